@@ -1,0 +1,405 @@
+package logstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+)
+
+// blockDB is the durable half of the store: compressed blocks of records in
+// SQLite, appended by one writer goroutine that commits whatever has queued
+// up in one transaction (group commit), so one fsync acknowledges many
+// requests.
+type blockDB struct {
+	db *sql.DB // readers
+	w  *sql.DB // the single writer connection
+
+	reqs chan *writeReq
+	done chan struct{}
+	// onCommit is called by the writer after each commit with the highest
+	// block id of each table it wrote.
+	onCommit func(lastLog, lastSpan int64)
+	// checkpoints returns the indexers' durable checkpoints, written along
+	// with the next commit (or on the idle tick).
+	checkpoints func() (logs, spans int64)
+	lastCP      [2]int64
+}
+
+type storedBlock struct {
+	table        string
+	data         []byte
+	count        int
+	minTs, maxTs int64
+}
+
+type serviceSeen struct {
+	signal, service, operation string
+	lastSeen                   int64
+}
+
+type writeReq struct {
+	blocks   []storedBlock
+	services []serviceSeen
+	err      chan error
+}
+
+const (
+	tableLogs  = "log_blocks"
+	tableSpans = "span_blocks"
+)
+
+var migrations = []string{
+	// 1: blocks, checkpoints and the services catalogue.
+	`CREATE TABLE log_blocks (
+		id     INTEGER PRIMARY KEY AUTOINCREMENT,
+		min_ts INTEGER NOT NULL,
+		max_ts INTEGER NOT NULL,
+		count  INTEGER NOT NULL,
+		data   BLOB NOT NULL
+	);
+	CREATE INDEX log_blocks_max_ts ON log_blocks(max_ts);
+	CREATE TABLE span_blocks (
+		id     INTEGER PRIMARY KEY AUTOINCREMENT,
+		min_ts INTEGER NOT NULL,
+		max_ts INTEGER NOT NULL,
+		count  INTEGER NOT NULL,
+		data   BLOB NOT NULL
+	);
+	CREATE INDEX span_blocks_max_ts ON span_blocks(max_ts);
+	CREATE TABLE checkpoints (
+		signal   TEXT PRIMARY KEY,
+		block_id INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE TABLE services (
+		signal    TEXT NOT NULL,
+		service   TEXT NOT NULL,
+		operation TEXT NOT NULL,
+		last_seen INTEGER NOT NULL,
+		PRIMARY KEY (signal, service, operation)
+	) WITHOUT ROWID;`,
+}
+
+func sqliteDSN(path string, extra ...string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	for _, p := range extra {
+		q.Add("_pragma", p)
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+func openBlockDB(ctx context.Context, path string) (*blockDB, error) {
+	// page_size and auto_vacuum only take effect before the first table
+	// exists; incremental auto-vacuum lets retention give disk back.
+	w, err := sql.Open("sqlite", sqliteDSN(path, "page_size(8192)", "auto_vacuum(INCREMENTAL)"))
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("migrate %q: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", sqliteDSN(path, "query_only(ON)"))
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	return &blockDB{db: r, w: w, reqs: make(chan *writeReq, 256), done: make(chan struct{})}, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this lookout (%d)", v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errClosed = errors.New("store is closed")
+
+// append queues blocks for the writer and waits until they are committed.
+func (b *blockDB) append(ctx context.Context, req *writeReq) error {
+	req.err = make(chan error, 1)
+	select {
+	case b.reqs <- req:
+	case <-b.done:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued the write happens whatever the caller does; wait for it so
+	// that an acknowledgement always means durable.
+	return <-req.err
+}
+
+// runWriter is the single writer loop. It stops when stop is closed, after
+// committing whatever is queued.
+func (b *blockDB) runWriter(stop <-chan struct{}) {
+	defer close(b.done)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		var first *writeReq
+		select {
+		case first = <-b.reqs:
+		case <-tick.C:
+			b.writeCheckpoints()
+			continue
+		case <-stop:
+			b.drain()
+			b.writeCheckpoints()
+			return
+		}
+		group := []*writeReq{first}
+		bytes := len(first.blocks)
+	collect:
+		for len(group) < 512 && bytes < 4096 {
+			select {
+			case r := <-b.reqs:
+				group = append(group, r)
+				bytes += len(r.blocks)
+			default:
+				break collect
+			}
+		}
+		err := b.commit(group)
+		for _, r := range group {
+			r.err <- err
+		}
+	}
+}
+
+func (b *blockDB) drain() {
+	for {
+		select {
+		case r := <-b.reqs:
+			r.err <- b.commit([]*writeReq{r})
+		default:
+			return
+		}
+	}
+}
+
+func (b *blockDB) commit(group []*writeReq) (err error) {
+	ctx := context.Background()
+	tx, err := b.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	var last [2]int64
+	stmts := map[string]*sql.Stmt{}
+	for _, r := range group {
+		for _, blk := range r.blocks {
+			st := stmts[blk.table]
+			if st == nil {
+				st, err = tx.PrepareContext(ctx, "INSERT INTO "+blk.table+"(min_ts, max_ts, count, data) VALUES (?, ?, ?, ?)")
+				if err != nil {
+					return err
+				}
+				stmts[blk.table] = st
+			}
+			res, err := st.ExecContext(ctx, blk.minTs, blk.maxTs, blk.count, blk.data)
+			if err != nil {
+				return fmt.Errorf("insert block: %w", err)
+			}
+			id, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			if blk.table == tableLogs {
+				last[0] = id
+			} else {
+				last[1] = id
+			}
+		}
+		for _, s := range r.services {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO services(signal, service, operation, last_seen) VALUES (?, ?, ?, ?)
+				ON CONFLICT(signal, service, operation) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`,
+				s.signal, s.service, s.operation, s.lastSeen); err != nil {
+				return fmt.Errorf("upsert service: %w", err)
+			}
+		}
+	}
+	if err := b.checkpointsTx(ctx, tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if b.onCommit != nil {
+		b.onCommit(last[0], last[1])
+	}
+	return nil
+}
+
+func (b *blockDB) checkpointsTx(ctx context.Context, tx *sql.Tx) error {
+	if b.checkpoints == nil {
+		return nil
+	}
+	l, s := b.checkpoints()
+	for i, v := range [2]int64{l, s} {
+		if v <= b.lastCP[i] {
+			continue
+		}
+		sig := [2]string{"logs", "spans"}[i]
+		if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints(signal, block_id) VALUES (?, ?)
+			ON CONFLICT(signal) DO UPDATE SET block_id = excluded.block_id`, sig, v); err != nil {
+			return fmt.Errorf("write checkpoint: %w", err)
+		}
+	}
+	// Only remember them once the transaction commits; harmless to rewrite.
+	b.lastCP = [2]int64{max(l, b.lastCP[0]), max(s, b.lastCP[1])}
+	return nil
+}
+
+func (b *blockDB) writeCheckpoints() {
+	if b.checkpoints == nil {
+		return
+	}
+	l, s := b.checkpoints()
+	if l <= b.lastCP[0] && s <= b.lastCP[1] {
+		return
+	}
+	_ = b.commit(nil)
+}
+
+func (b *blockDB) checkpoint(ctx context.Context, signal string) (int64, error) {
+	var id int64
+	err := b.db.QueryRowContext(ctx, "SELECT block_id FROM checkpoints WHERE signal = ?", signal).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return id, err
+}
+
+type rawBlock struct {
+	id    int64
+	count int
+	data  []byte
+}
+
+// blocksAfter returns stored blocks with id > after, in id order, stopping
+// once maxRecords records are gathered.
+func (b *blockDB) blocksAfter(ctx context.Context, table string, after int64, maxRecords int) ([]rawBlock, error) {
+	rows, err := b.db.QueryContext(ctx, "SELECT id, count, data FROM "+table+" WHERE id > ? ORDER BY id LIMIT 256", after)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []rawBlock
+	n := 0
+	for rows.Next() && n < maxRecords {
+		var rb rawBlock
+		if err := rows.Scan(&rb.id, &rb.count, &rb.data); err != nil {
+			return nil, err
+		}
+		out = append(out, rb)
+		n += rb.count
+	}
+	return out, rows.Err()
+}
+
+func (b *blockDB) block(ctx context.Context, table string, id int64) ([]byte, error) {
+	var data []byte
+	err := b.db.QueryRowContext(ctx, "SELECT data FROM "+table+" WHERE id = ?", id).Scan(&data)
+	return data, err
+}
+
+// lastID returns the newest block id of table and how many records the
+// blocks after `after` hold.
+func (b *blockDB) lastID(ctx context.Context, table string, after int64) (last, records int64, err error) {
+	var id, n sql.NullInt64
+	err = b.db.QueryRowContext(ctx, "SELECT (SELECT max(id) FROM "+table+"), (SELECT sum(count) FROM "+table+" WHERE id > ?)", after).Scan(&id, &n)
+	return id.Int64, n.Int64, err
+}
+
+func (b *blockDB) services(ctx context.Context, after int64) ([]serviceSeen, error) {
+	rows, err := b.db.QueryContext(ctx, "SELECT signal, service, operation, last_seen FROM services WHERE last_seen >= ?", after)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []serviceSeen
+	for rows.Next() {
+		var s serviceSeen
+		if err := rows.Scan(&s.signal, &s.service, &s.operation, &s.lastSeen); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// deleteBefore removes blocks and catalogue entries whose newest record is
+// older than cutoff (unix ns), then gives freed pages back to the file
+// system. It runs on the writer connection, between group commits.
+func (b *blockDB) deleteBefore(ctx context.Context, table, signal string, cutoff int64) (int64, error) {
+	var total int64
+	// Delete in slices so the writer's group commits interleave.
+	for {
+		res, err := b.w.ExecContext(ctx, "DELETE FROM "+table+" WHERE id IN (SELECT id FROM "+table+" WHERE max_ts < ? LIMIT 500)", cutoff)
+		if err != nil {
+			return total, fmt.Errorf("delete expired blocks: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if n == 0 {
+			break
+		}
+	}
+	if _, err := b.w.ExecContext(ctx, "DELETE FROM services WHERE signal = ? AND last_seen < ?", signal, cutoff); err != nil {
+		return total, fmt.Errorf("delete expired services: %w", err)
+	}
+	if total > 0 {
+		if _, err := b.w.ExecContext(ctx, "PRAGMA incremental_vacuum"); err != nil {
+			return total, fmt.Errorf("vacuum: %w", err)
+		}
+	}
+	return total, nil
+}
+
+// ping checks the database answers and can take a write lock.
+func (b *blockDB) ping(ctx context.Context) error {
+	_, err := b.w.ExecContext(ctx, "BEGIN IMMEDIATE; ROLLBACK")
+	return err
+}
+
+func (b *blockDB) close() error {
+	return errors.Join(b.db.Close(), b.w.Close())
+}

@@ -1,0 +1,292 @@
+package logstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// The block codec is lookout's own compact encoding of records, chosen over
+// re-marshalling OTLP protobuf so that one record can be decoded from a block
+// without decoding its neighbours (a query fetches a handful of records from
+// many blocks). A block is:
+//
+//	magic byte, version byte
+//	uvarint nResources, each: attrs
+//	uvarint nScopes, each: name, version, attrs
+//	uvarint nRecords, nRecords x uint32 little-endian offsets (from the start of the record area)
+//	record area
+//
+// Values are tagged (valEmpty .. valMap) and strings are uvarint length + bytes.
+// The whole block is compressed with zstd before it is stored.
+
+const (
+	blockMagicLogs  = 'L'
+	blockMagicSpans = 'S'
+	blockVersion    = 1
+)
+
+const (
+	valEmpty byte = iota
+	valStr
+	valBool
+	valInt
+	valDouble
+	valBytes
+	valSlice
+	valMap
+)
+
+var errCorrupt = errors.New("corrupt block")
+
+type encoder struct{ buf []byte }
+
+func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
+func (e *encoder) varint(v int64)   { e.buf = binary.AppendVarint(e.buf, v) }
+func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
+func (e *encoder) bytes(b []byte)   { e.uvarint(uint64(len(b))); e.buf = append(e.buf, b...) }
+
+func (e *encoder) value(v pcommon.Value) {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		e.buf = append(e.buf, valStr)
+		e.str(v.Str())
+	case pcommon.ValueTypeBool:
+		e.buf = append(e.buf, valBool)
+		if v.Bool() {
+			e.buf = append(e.buf, 1)
+		} else {
+			e.buf = append(e.buf, 0)
+		}
+	case pcommon.ValueTypeInt:
+		e.buf = append(e.buf, valInt)
+		e.varint(v.Int())
+	case pcommon.ValueTypeDouble:
+		e.buf = append(e.buf, valDouble)
+		e.buf = binary.LittleEndian.AppendUint64(e.buf, math.Float64bits(v.Double()))
+	case pcommon.ValueTypeBytes:
+		e.buf = append(e.buf, valBytes)
+		e.bytes(v.Bytes().AsRaw())
+	case pcommon.ValueTypeSlice:
+		e.buf = append(e.buf, valSlice)
+		s := v.Slice()
+		e.uvarint(uint64(s.Len()))
+		for i := 0; i < s.Len(); i++ {
+			e.value(s.At(i))
+		}
+	case pcommon.ValueTypeMap:
+		e.buf = append(e.buf, valMap)
+		e.attrs(v.Map())
+	default:
+		e.buf = append(e.buf, valEmpty)
+	}
+}
+
+func (e *encoder) attrs(m pcommon.Map) {
+	e.uvarint(uint64(m.Len()))
+	m.Range(func(k string, v pcommon.Value) bool {
+		e.str(k)
+		e.value(v)
+		return true
+	})
+}
+
+// id appends a fixed-size id, or a zero length marker when the id is empty,
+// so that records without trace context cost one byte.
+func (e *encoder) id(b []byte) {
+	for _, c := range b {
+		if c != 0 {
+			e.buf = append(e.buf, byte(len(b)))
+			e.buf = append(e.buf, b...)
+			return
+		}
+	}
+	e.buf = append(e.buf, 0)
+}
+
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errCorrupt
+	}
+	d.buf = nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.buf)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.buf)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if len(d.buf) < 1 {
+		d.fail()
+		return 0
+	}
+	b := d.buf[0]
+	d.buf = d.buf[1:]
+	return b
+}
+
+func (d *decoder) raw(n uint64) []byte {
+	if uint64(len(d.buf)) < n {
+		d.fail()
+		return nil
+	}
+	b := d.buf[:n]
+	d.buf = d.buf[n:]
+	return b
+}
+
+func (d *decoder) str() string { return string(d.raw(d.uvarint())) }
+
+// count reads a collection length and checks it against what is left, so a
+// corrupt length cannot make a decoder allocate without bound.
+func (d *decoder) count() int {
+	n := d.uvarint()
+	if n > uint64(len(d.buf)) {
+		d.fail()
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) value(depth int) any {
+	if depth > 64 {
+		d.fail()
+		return nil
+	}
+	switch d.byte() {
+	case valStr:
+		return d.str()
+	case valBool:
+		return d.byte() == 1
+	case valInt:
+		return d.varint()
+	case valDouble:
+		b := d.raw(8)
+		if b == nil {
+			return nil
+		}
+		return math.Float64frombits(binary.LittleEndian.Uint64(b))
+	case valBytes:
+		return append([]byte(nil), d.raw(d.uvarint())...)
+	case valSlice:
+		n := d.count()
+		s := make([]any, 0, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			s = append(s, d.value(depth+1))
+		}
+		return s
+	case valMap:
+		return d.attrs(depth + 1)
+	default:
+		return nil
+	}
+}
+
+func (d *decoder) attrs(depth int) map[string]any {
+	n := d.count()
+	m := make(map[string]any, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		k := d.str()
+		m[k] = d.value(depth)
+	}
+	return m
+}
+
+// id reads what encoder.id wrote, as lower-case hex ("" when empty).
+func (d *decoder) id() []byte {
+	n := d.byte()
+	if n == 0 {
+		return nil
+	}
+	return d.raw(uint64(n))
+}
+
+// blockHeader is the decoded shared part of a block: resources and scopes
+// referenced by index from records, and where each record starts.
+type blockHeader struct {
+	resources []map[string]any
+	services  []string
+	scopes    []Scope
+	offsets   []uint32
+	records   []byte
+}
+
+func decodeHeader(b []byte, magic byte) (*blockHeader, error) {
+	d := &decoder{buf: b}
+	if d.byte() != magic || d.byte() != blockVersion {
+		return nil, fmt.Errorf("%w: bad magic or version", errCorrupt)
+	}
+	h := &blockHeader{}
+	nr := d.count()
+	for i := 0; i < nr && d.err == nil; i++ {
+		attrs := d.attrs(0)
+		h.resources = append(h.resources, attrs)
+		svc, _ := attrs["service.name"].(string)
+		h.services = append(h.services, svc)
+	}
+	ns := d.count()
+	for i := 0; i < ns && d.err == nil; i++ {
+		h.scopes = append(h.scopes, Scope{Name: d.str(), Version: d.str(), Attributes: d.attrs(0)})
+	}
+	n := d.count()
+	offs := d.raw(uint64(n) * 4)
+	if d.err != nil {
+		return nil, d.err
+	}
+	h.offsets = make([]uint32, n)
+	for i := range h.offsets {
+		h.offsets[i] = binary.LittleEndian.Uint32(offs[i*4:])
+	}
+	h.records = d.buf
+	for _, o := range h.offsets {
+		if int(o) > len(h.records) {
+			return nil, errCorrupt
+		}
+	}
+	return h, nil
+}
+
+func (h *blockHeader) record(i int) (*decoder, error) {
+	if i < 0 || i >= len(h.offsets) {
+		return nil, fmt.Errorf("%w: record %d of %d", errCorrupt, i, len(h.offsets))
+	}
+	return &decoder{buf: h.records[h.offsets[i]:]}, nil
+}
+
+func (h *blockHeader) resource(i uint64) (map[string]any, string, error) {
+	if i >= uint64(len(h.resources)) {
+		return nil, "", errCorrupt
+	}
+	return h.resources[i], h.services[i], nil
+}
+
+func (h *blockHeader) scope(i uint64) (Scope, error) {
+	if i >= uint64(len(h.scopes)) {
+		return Scope{}, errCorrupt
+	}
+	return h.scopes[i], nil
+}

@@ -1,0 +1,299 @@
+package logstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/klauspost/compress/zstd"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Config is what a user sets for the store.
+type Config struct {
+	// Dir holds the block database and the index partitions.
+	Dir string
+	// LogsRetention and TracesRetention are how long records and spans are
+	// kept, by their own timestamps.
+	LogsRetention   time.Duration
+	TracesRetention time.Duration
+	// MaxIndexLag bounds the records per signal that are stored but not yet
+	// indexed; past it, writes are refused with ErrOverloaded so that a
+	// client backs off instead of memory growing.
+	MaxIndexLag int
+}
+
+// Validate reports what is wrong with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Dir == "" {
+		errs = append(errs, errors.New("logstore: directory is empty"))
+	}
+	if c.LogsRetention < time.Hour {
+		errs = append(errs, fmt.Errorf("logs retention %s is shorter than 1h", c.LogsRetention))
+	}
+	if c.TracesRetention < time.Hour {
+		errs = append(errs, fmt.Errorf("traces retention %s is shorter than 1h", c.TracesRetention))
+	}
+	return errors.Join(errs...)
+}
+
+// Options is what code sets for the store.
+type Options struct {
+	Logger  *slog.Logger
+	Metrics *metrics.Set
+	Now     func() time.Time
+}
+
+// ErrOverloaded is returned by the Consume methods when indexing has fallen
+// too far behind; the caller should retry later.
+var ErrOverloaded = errors.New("log store is busy indexing, retry later")
+
+// Store keeps log records and spans: durable compressed blocks in SQLite and
+// a derived bleve index partitioned by day.
+type Store struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+	m   *storeMetrics
+
+	db    *blockDB
+	logs  *signalIndex
+	spans *signalIndex
+	ixLog *indexer
+	ixSpn *indexer
+
+	enc *zstd.Encoder
+	dec *zstd.Decoder
+
+	// committed and indexed block ids per signal, for lag accounting.
+	committed    [2]atomic.Int64
+	indexedTo    [2]atomic.Int64
+	committedRec [2]atomic.Int64
+	indexedRec   [2]atomic.Int64
+	wake         [2]chan struct{}
+
+	cat   catalogue
+	cache blockCache
+
+	stop    context.CancelFunc
+	stopW   chan struct{}
+	wg      sync.WaitGroup
+	closed  atomic.Bool
+	closeMu sync.Once
+}
+
+const (
+	sigLogs  = 0
+	sigSpans = 1
+)
+
+// Open opens (or creates) the store in cfg.Dir, replays blocks that were
+// acknowledged but not yet durably indexed, and starts indexing and retention.
+func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
+	if cfg.MaxIndexLag <= 0 {
+		cfg.MaxIndexLag = 500_000
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.NewSet()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %q: %w", cfg.Dir, err)
+	}
+	s := &Store{cfg: cfg, log: opts.Logger, now: opts.Now, stopW: make(chan struct{})}
+	s.m = newStoreMetrics(opts.Metrics, s)
+	var err error
+	s.enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(2))
+	if err != nil {
+		return nil, err
+	}
+	s.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxMemory(256<<20))
+	if err != nil {
+		return nil, err
+	}
+	s.cache.init(256)
+	s.db, err = openBlockDB(ctx, filepath.Join(cfg.Dir, "blocks.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open block store: %w", err)
+	}
+	if s.logs, err = openSignalIndex(filepath.Join(cfg.Dir, "index"), "logs"); err != nil {
+		s.db.close()
+		return nil, err
+	}
+	if s.spans, err = openSignalIndex(filepath.Join(cfg.Dir, "index"), "spans"); err != nil {
+		s.logs.close()
+		s.db.close()
+		return nil, err
+	}
+	s.ixLog = &indexer{s: s, si: s.logs, table: tableLogs, build: buildLogDoc, magic: blockMagicLogs}
+	s.ixSpn = &indexer{s: s, si: s.spans, table: tableSpans, build: buildSpanDoc, magic: blockMagicSpans}
+	for i, ix := range []*indexer{s.ixLog, s.ixSpn} {
+		cp, err := s.db.checkpoint(ctx, ix.si.signal)
+		if err != nil {
+			s.closeParts()
+			return nil, fmt.Errorf("read checkpoint: %w", err)
+		}
+		last, backlog, err := s.db.lastID(ctx, ix.table, cp)
+		if err != nil {
+			s.closeParts()
+			return nil, fmt.Errorf("read last block: %w", err)
+		}
+		ix.applied, ix.persisted = cp, cp
+		s.committed[i].Store(last)
+		s.indexedTo[i].Store(cp)
+		s.committedRec[i].Store(backlog)
+		s.wake[i] = make(chan struct{}, 1)
+		if last > cp {
+			s.log.Info("replay_blocks", "signal", ix.si.signal, "from_block", cp, "to_block", last)
+		}
+	}
+	s.db.onCommit = s.onCommit
+	s.db.checkpoints = func() (int64, int64) { return s.ixLog.checkpoint(), s.ixSpn.checkpoint() }
+	if err := s.cat.load(ctx, s.db, s.now().Add(-max(cfg.LogsRetention, cfg.TracesRetention)).UnixNano()); err != nil {
+		s.closeParts()
+		return nil, fmt.Errorf("load services: %w", err)
+	}
+	s.applyRetentionDays()
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.wg.Add(4)
+	go func() { defer s.wg.Done(); s.db.runWriter(s.stopW) }()
+	go func() { defer s.wg.Done(); s.ixLog.run(runCtx, s.wake[sigLogs]) }()
+	go func() { defer s.wg.Done(); s.ixSpn.run(runCtx, s.wake[sigSpans]) }()
+	go func() { defer s.wg.Done(); s.runRetention(runCtx) }()
+	return s, nil
+}
+
+func (s *Store) closeParts() {
+	s.logs.close()
+	s.spans.close()
+	s.db.close()
+}
+
+// Close stops accepting writes, commits what is queued, stops indexing and
+// closes the index and database. Blocks not yet indexed are indexed on the
+// next Open.
+func (s *Store) Close() error {
+	var err error
+	s.closeMu.Do(func() {
+		s.closed.Store(true)
+		close(s.stopW)
+		s.stop()
+		s.wg.Wait()
+		s.enc.Close()
+		s.dec.Close()
+		err = errors.Join(s.logs.close(), s.spans.close(), s.db.close())
+	})
+	return err
+}
+
+// Ping reports whether the store is open and its database writable.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	return s.db.ping(ctx)
+}
+
+func (s *Store) onCommit(lastLog, lastSpan int64) {
+	for i, id := range [2]int64{lastLog, lastSpan} {
+		if id <= 0 {
+			continue
+		}
+		s.committed[i].Store(id)
+		select {
+		case s.wake[i] <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *Store) indexedUpTo(signal string, id int64, records int) {
+	i := sigLogs
+	if signal == "spans" {
+		i = sigSpans
+	}
+	s.indexedTo[i].Store(id)
+	s.indexedRec[i].Add(int64(records))
+}
+
+func (s *Store) lag(i int) int64 { return s.committedRec[i].Load() - s.indexedRec[i].Load() }
+
+// ConsumeLogs stores ld durably; it returns only once the records are
+// committed to disk. Indexing follows shortly after.
+func (s *Store) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	return s.consume(ctx, sigLogs, ld.LogRecordCount(), func(now time.Time) ([]encodedBlock, []serviceSeen) {
+		return encodeLogs(ld, now), s.cat.seenLogs(ld, now)
+	})
+}
+
+// ConsumeTraces stores td durably; it returns only once the spans are
+// committed to disk.
+func (s *Store) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	return s.consume(ctx, sigSpans, td.SpanCount(), func(now time.Time) ([]encodedBlock, []serviceSeen) {
+		return encodeTraces(td, now), s.cat.seenSpans(td, now)
+	})
+}
+
+func (s *Store) consume(ctx context.Context, sig, n int, encode func(time.Time) ([]encodedBlock, []serviceSeen)) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	if n == 0 {
+		return nil
+	}
+	if s.lag(sig) > int64(s.cfg.MaxIndexLag) {
+		s.m.refused[sig].Inc()
+		return ErrOverloaded
+	}
+	now := s.now()
+	blocks, seen := encode(now)
+	table := [2]string{tableLogs, tableSpans}[sig]
+	req := &writeReq{services: seen}
+	raw := 0
+	for _, b := range blocks {
+		raw += len(b.data)
+		req.blocks = append(req.blocks, storedBlock{
+			table: table,
+			data:  s.enc.EncodeAll(b.data, nil),
+			count: b.count,
+			minTs: b.minTs,
+			maxTs: b.maxTs,
+		})
+	}
+	start := time.Now()
+	if err := s.db.append(ctx, req); err != nil {
+		return fmt.Errorf("append blocks: %w", err)
+	}
+	s.m.commitDuration.UpdateDuration(start)
+	s.committedRec[sig].Add(int64(n))
+	s.cat.committed(seen)
+	s.m.stored[sig].Add(n)
+	s.m.rawBytes[sig].Add(raw)
+	for _, b := range req.blocks {
+		s.m.blockBytes[sig].Add(len(b.data))
+	}
+	return nil
+}
+
+func (s *Store) decompress(b []byte) ([]byte, error) {
+	return s.dec.DecodeAll(b, nil)
+}
