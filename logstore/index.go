@@ -40,7 +40,7 @@ const (
 	fieldParentID  = "parent_span_id"
 	fieldScope     = "scope"
 	fieldName      = "name"
-	fieldSpanKind      = "kind"
+	fieldSpanKind  = "kind"
 	fieldStatus    = "status"
 	fieldDuration  = "duration"
 	fieldRoot      = "root"

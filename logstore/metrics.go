@@ -39,5 +39,9 @@ func sigIndex(signal string) int {
 	return sigLogs
 }
 
-func (m *storeMetrics) indexed(signal string) *metrics.Counter     { return m.indexedDocs[sigIndex(signal)] }
-func (m *storeMetrics) indexErrors(signal string) *metrics.Counter { return m.indexErrs[sigIndex(signal)] }
+func (m *storeMetrics) indexed(signal string) *metrics.Counter {
+	return m.indexedDocs[sigIndex(signal)]
+}
+func (m *storeMetrics) indexErrors(signal string) *metrics.Counter {
+	return m.indexErrs[sigIndex(signal)]
+}

@@ -21,8 +21,10 @@ func openTestStore(t testing.TB, dir string) *Store {
 	return s
 }
 
-func traceID(n byte) pcommon.TraceID { return pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, n} }
-func spanID(n byte) pcommon.SpanID   { return pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, n} }
+func traceID(n byte) pcommon.TraceID {
+	return pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, n}
+}
+func spanID(n byte) pcommon.SpanID { return pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, n} }
 
 func testLogs(base time.Time, n int) plog.Logs {
 	ld := plog.NewLogs()
