@@ -54,8 +54,14 @@ type Options struct {
 }
 
 // ErrOverloaded is returned by the Consume methods when indexing has fallen
-// too far behind; the caller should retry later.
-var ErrOverloaded = errors.New("log store is busy indexing, retry later")
+// too far behind; the caller should retry later. It reports Overloaded()
+// true, which is how ingest recognises it without importing this package.
+var ErrOverloaded error = overloadedError{}
+
+type overloadedError struct{}
+
+func (overloadedError) Error() string    { return "log store is busy indexing, retry later" }
+func (overloadedError) Overloaded() bool { return true }
 
 // Store keeps log records and spans: durable compressed blocks in SQLite and
 // a derived bleve index partitioned by day.

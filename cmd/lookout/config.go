@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// config is everything a user can set, resolved once from flags, then
+// LOOKOUT_* environment variables, then the optional YAML file, then
+// defaults, and split into each package's Config by serve.
+type config struct {
+	DataDir      string   `yaml:"data_dir"`
+	HTTPAddr     string   `yaml:"http_addr"`
+	OTLPGRPCAddr string   `yaml:"otlp_grpc_addr"`
+	OTLPHTTPAddr string   `yaml:"otlp_http_addr"`
+	RetLogs      duration `yaml:"retention_logs"`
+	RetTraces    duration `yaml:"retention_traces"`
+	LogLevel     string   `yaml:"log_level"`
+	LogFormat    string   `yaml:"log_format"`
+	// InsecureIngest turns OTLP ingest authentication off.
+	InsecureIngest bool `yaml:"insecure_ingest"`
+	// MaxRequestSize bounds one OTLP request after decompression.
+	MaxRequestSize byteSize `yaml:"max_request_size"`
+	// MaxInflight bounds the OTLP request bytes being processed at once.
+	MaxInflight byteSize `yaml:"max_inflight"`
+	// ShutdownTimeout bounds graceful shutdown.
+	ShutdownTimeout duration `yaml:"shutdown_timeout"`
+	QueryTimeout    duration `yaml:"query_timeout"`
+
+	// Secrets: only from the environment, never flags or the file.
+	AdminPassword string `yaml:"-"`
+	IngestToken   string `yaml:"-"`
+
+	ConfigFile string `yaml:"-"`
+}
+
+func defaultConfig() config {
+	return config{
+		DataDir:         "./lookout-data",
+		HTTPAddr:        ":8080",
+		OTLPGRPCAddr:    ":4317",
+		OTLPHTTPAddr:    ":4318",
+		RetLogs:         duration(7 * 24 * time.Hour),
+		RetTraces:       duration(7 * 24 * time.Hour),
+		LogLevel:        "info",
+		LogFormat:       "json",
+		MaxRequestSize:  16 << 20,
+		MaxInflight:     256 << 20,
+		ShutdownTimeout: duration(20 * time.Second),
+		QueryTimeout:    duration(30 * time.Second),
+	}
+}
+
+// option is one setting with its flag, environment variable and help.
+type option struct {
+	flag, env, help string
+	value           flag.Value
+}
+
+func (c *config) options() []option {
+	return []option{
+		{"data-dir", "LOOKOUT_DATA_DIR", "directory for all data", (*strValue)(&c.DataDir)},
+		{"http-addr", "LOOKOUT_HTTP_ADDR", "address of the UI, API, health and self-metrics", (*strValue)(&c.HTTPAddr)},
+		{"otlp-grpc-addr", "LOOKOUT_OTLP_GRPC_ADDR", "OTLP/gRPC listen address (empty: off)", (*strValue)(&c.OTLPGRPCAddr)},
+		{"otlp-http-addr", "LOOKOUT_OTLP_HTTP_ADDR", "OTLP/HTTP listen address (empty: off)", (*strValue)(&c.OTLPHTTPAddr)},
+		{"retention-logs", "LOOKOUT_RETENTION_LOGS", "how long log records are kept (e.g. 7d, 36h)", &c.RetLogs},
+		{"retention-traces", "LOOKOUT_RETENTION_TRACES", "how long spans are kept", &c.RetTraces},
+		{"log-level", "LOOKOUT_LOG_LEVEL", "debug, info, warn or error", (*strValue)(&c.LogLevel)},
+		{"log-format", "LOOKOUT_LOG_FORMAT", "json or text", (*strValue)(&c.LogFormat)},
+		{"insecure-ingest", "LOOKOUT_INSECURE_INGEST", "accept OTLP without an ingest token (not for production)", (*boolValue)(&c.InsecureIngest)},
+		{"max-request-size", "LOOKOUT_MAX_REQUEST_SIZE", "largest OTLP request, after decompression (e.g. 16MiB)", &c.MaxRequestSize},
+		{"max-inflight", "LOOKOUT_MAX_INFLIGHT", "OTLP bytes processed at once before refusing with 429", &c.MaxInflight},
+		{"shutdown-timeout", "LOOKOUT_SHUTDOWN_TIMEOUT", "how long a graceful shutdown may take", &c.ShutdownTimeout},
+		{"query-timeout", "LOOKOUT_QUERY_TIMEOUT", "how long one API query may run", &c.QueryTimeout},
+	}
+}
+
+// loadConfig resolves the configuration: flags > environment > file >
+// defaults. getenv is os.Getenv outside tests.
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	c := defaultConfig()
+	// Parse flags into a scratch config first, to learn which were set and
+	// where the config file is.
+	var fromFlags config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&fromFlags.ConfigFile, "config", "", "optional YAML configuration file (env LOOKOUT_CONFIG)")
+	for _, o := range fromFlags.options() {
+		fs.Var(o.value, o.flag, o.help+" (env "+o.env+")")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: lookout %s [flags]\n\nFlags (each also settable by its environment variable):\n", name)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	c.ConfigFile = fromFlags.ConfigFile
+	if c.ConfigFile == "" {
+		c.ConfigFile = getenv("LOOKOUT_CONFIG")
+	}
+	if c.ConfigFile != "" {
+		if err := c.readFile(c.ConfigFile); err != nil {
+			return c, err
+		}
+	}
+	for _, o := range c.options() {
+		if v := getenv(o.env); v != "" && !set[o.flag] {
+			if err := o.value.Set(v); err != nil {
+				return c, fmt.Errorf("environment %s: %w", o.env, err)
+			}
+		}
+	}
+	// Copy set flags over.
+	flagOpts := fromFlags.options()
+	for i, o := range c.options() {
+		if set[o.flag] {
+			if err := o.value.Set(flagOpts[i].value.String()); err != nil {
+				return c, fmt.Errorf("flag -%s: %w", o.flag, err)
+			}
+		}
+	}
+	c.AdminPassword = getenv("LOOKOUT_ADMIN_PASSWORD")
+	c.IngestToken = getenv("LOOKOUT_INGEST_TOKEN")
+	return c, c.validate()
+}
+
+// readFile overlays the YAML file on c. Unknown keys are errors, reported
+// with the file and line.
+func (c *config) readFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return nil
+}
+
+func (c config) validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir must not be empty"))
+	}
+	if c.HTTPAddr == "" {
+		errs = append(errs, errors.New("http-addr must not be empty"))
+	}
+	if time.Duration(c.RetLogs) < time.Hour {
+		errs = append(errs, fmt.Errorf("retention-logs %s is shorter than 1h", c.RetLogs))
+	}
+	if time.Duration(c.RetTraces) < time.Hour {
+		errs = append(errs, fmt.Errorf("retention-traces %s is shorter than 1h", c.RetTraces))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log-level %q is not debug, info, warn or error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("log-format %q is not json or text", c.LogFormat))
+	}
+	if c.MaxRequestSize < 1024 {
+		errs = append(errs, fmt.Errorf("max-request-size %d is below 1KiB", c.MaxRequestSize))
+	}
+	if c.MaxInflight < c.MaxRequestSize {
+		errs = append(errs, fmt.Errorf("max-inflight %d is below max-request-size %d", c.MaxInflight, c.MaxRequestSize))
+	}
+	if time.Duration(c.ShutdownTimeout) < time.Second {
+		errs = append(errs, fmt.Errorf("shutdown-timeout %s is below 1s", c.ShutdownTimeout))
+	}
+	if time.Duration(c.QueryTimeout) < time.Second {
+		errs = append(errs, fmt.Errorf("query-timeout %s is below 1s", c.QueryTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+type strValue string
+
+func (s *strValue) String() string     { return string(*s) }
+func (s *strValue) Set(v string) error { *s = strValue(v); return nil }
+
+type boolValue bool
+
+func (b *boolValue) String() string { return strconv.FormatBool(bool(*b)) }
+func (b *boolValue) Set(v string) error {
+	x, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("%q is not true or false", v)
+	}
+	*b = boolValue(x)
+	return nil
+}
+func (b *boolValue) IsBoolFlag() bool { return true }
+
+// duration is a time.Duration that also takes days and weeks ("7d", "2w").
+type duration time.Duration
+
+func (d duration) String() string {
+	td := time.Duration(d)
+	if td >= 24*time.Hour && td%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(td/(24*time.Hour)), 10) + "d"
+	}
+	return td.String()
+}
+
+func (d *duration) Set(v string) error {
+	x, err := parseDuration(v)
+	if err != nil {
+		return err
+	}
+	*d = duration(x)
+	return nil
+}
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	if err := d.Set(n.Value); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	return nil
+}
+
+func parseDuration(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
+		if n, ok := strings.CutSuffix(v, suffix); ok {
+			f, err := strconv.ParseFloat(n, 64)
+			if err != nil || f < 0 || f > 1e5 {
+				return 0, fmt.Errorf("%q is not a duration such as 7d or 36h", v)
+			}
+			return time.Duration(f * float64(unit)), nil
+		}
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration such as 7d or 36h", v)
+	}
+	return d, nil
+}
+
+// byteSize is a size in bytes that takes KiB, MiB, GiB (and KB, MB, GB).
+type byteSize int64
+
+func (b byteSize) String() string { return strconv.FormatInt(int64(b), 10) }
+
+func (b *byteSize) Set(v string) error {
+	x, err := parseBytes(v)
+	if err != nil {
+		return err
+	}
+	*b = byteSize(x)
+	return nil
+}
+
+func (b *byteSize) UnmarshalYAML(n *yaml.Node) error {
+	if err := b.Set(n.Value); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	return nil
+}
+
+func parseBytes(v string) (int64, error) {
+	s := strings.TrimSpace(v)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+	}
+	mult := int64(1)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || f*float64(mult) > 1<<62 {
+		return 0, fmt.Errorf("%q is not a size such as 16MiB", v)
+	}
+	return int64(f * float64(mult)), nil
+}

@@ -1,0 +1,100 @@
+// Command lookout is a self-hosted observability stack in one binary: OTLP
+// ingest of logs, traces and metrics, storage, search and alerting.
+//
+// Usage:
+//
+//	lookout [serve] [flags]     run everything (the default)
+//	lookout version             print the version
+//	lookout check-config        validate the configuration, exit 1 on problems
+//	lookout token create|list|revoke ...   manage API keys and ingest tokens
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code.
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		cfg, err := loadConfig("serve", args, getenv, stderr)
+		if err != nil {
+			return configError(stderr, err)
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		if err := serve(ctx, cfg, stderr, nil); err != nil {
+			fmt.Fprintf(stderr, "lookout: %v\n", err)
+			return 1
+		}
+		return 0
+	case "version":
+		fmt.Fprintf(stdout, "lookout %s\n", buildVersion())
+		return 0
+	case "check-config":
+		if _, err := loadConfig("check-config", args, getenv, stderr); err != nil {
+			return configError(stderr, err)
+		}
+		fmt.Fprintln(stdout, "configuration is valid")
+		return 0
+	case "token":
+		return tokenCmd(args, getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "lookout: unknown command %q\n\n", cmd)
+		usage(stderr)
+		return 2
+	}
+}
+
+func configError(stderr io.Writer, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "lookout: invalid configuration:\n%v\n", err)
+	return 1
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: lookout <command> [flags]
+
+Commands:
+  serve          run lookout (the default); see "lookout serve -h" for flags
+  version        print the version
+  check-config   validate flags, environment and the config file
+  token create   create an API key or ingest token: --name N --role viewer|editor|admin|ingest
+  token list     list tokens (never their secrets)
+  token revoke   revoke a token: --name N
+`)
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
+}

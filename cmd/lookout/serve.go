@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/lookout-dev/lookout/auth"
+	"github.com/lookout-dev/lookout/ingest"
+	"github.com/lookout-dev/lookout/logstore"
+	"github.com/lookout-dev/lookout/web"
+)
+
+// listening reports the bound addresses once everything serves.
+type listening struct {
+	HTTP, OTLPGRPC, OTLPHTTP string
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// serve runs lookout until ctx is done, then shuts down gracefully within
+// cfg.ShutdownTimeout: stop accepting, finish in-flight requests (each is
+// acknowledged only once durable), close the stores.
+func serve(ctx context.Context, cfg config, logOut io.Writer, started func(listening)) error {
+	log := newLogger(cfg, logOut)
+	log.Info("starting", "version", buildVersion(), "data_dir", cfg.DataDir)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	set := metrics.NewSet()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector())
+
+	authSvc, err := auth.Open(ctx, auth.Config{
+		DataDir:        cfg.DataDir,
+		AdminPassword:  cfg.AdminPassword,
+		IngestToken:    cfg.IngestToken,
+		InsecureIngest: cfg.InsecureIngest,
+	}, auth.Options{Logger: log.With("component", "auth"), Metrics: set})
+	if err != nil {
+		return fmt.Errorf("open auth: %w", err)
+	}
+	defer authSvc.Close()
+
+	start := time.Now()
+	store, err := logstore.Open(ctx, logstore.Config{
+		Dir:             filepath.Join(cfg.DataDir, "logs"),
+		LogsRetention:   time.Duration(cfg.RetLogs),
+		TracesRetention: time.Duration(cfg.RetTraces),
+	}, logstore.Options{Logger: log.With("component", "logstore"), Metrics: set})
+	if err != nil {
+		return fmt.Errorf("open log store: %w", err)
+	}
+	log.Info("log_store_open", "duration", time.Since(start).String())
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("close_log_store", "err", err)
+		}
+	}()
+
+	icfg := ingest.DefaultConfig()
+	icfg.GRPCAddr, icfg.HTTPAddr = cfg.OTLPGRPCAddr, cfg.OTLPHTTPAddr
+	icfg.MaxRequestBytes, icfg.MaxInFlightBytes = int64(cfg.MaxRequestSize), int64(cfg.MaxInflight)
+	iopts := ingest.Options{Logger: log.With("component", "ingest"), Metrics: set, Logs: store, Traces: store}
+	if !cfg.InsecureIngest {
+		iopts.Auth = authSvc
+	}
+	recv, err := ingest.Open(ctx, icfg, iopts)
+	if err != nil {
+		return err
+	}
+
+	handler, err := web.New(web.Options{
+		Logger: log.With("component", "web"),
+		Auth:   authSvc,
+		Logs:   store,
+		Ready: []web.Check{
+			{Name: "metadata", Func: authSvc.Ping},
+			{Name: "logstore", Func: store.Ping},
+		},
+		Metrics: func(w http.ResponseWriter) {
+			metrics.WriteProcessMetrics(w)
+			set.WritePrometheus(w)
+			writeRegistry(w, reg)
+		},
+		QueryTimeout: time.Duration(cfg.QueryTimeout),
+	})
+	if err != nil {
+		return err
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen HTTP on %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- recv.Run(runCtx, time.Duration(cfg.ShutdownTimeout)) }()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve HTTP: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	l := listening{HTTP: ln.Addr().String()}
+	if a := recv.GRPCAddr(); a != nil {
+		l.OTLPGRPC = a.String()
+	}
+	if a := recv.HTTPAddr(); a != nil {
+		l.OTLPHTTP = a.String()
+	}
+	log.Info("listening", "http", l.HTTP, "otlp_grpc", l.OTLPGRPC, "otlp_http", l.OTLPHTTP)
+	if started != nil {
+		started(l)
+	}
+
+	var runErr error
+	pending := 2
+	select {
+	case <-ctx.Done():
+		log.Info("shutting_down")
+	case runErr = <-errc:
+		pending--
+		log.Error("server_stopped", "err", runErr)
+	}
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	// Wait for the receiver to drain (it bounds itself by the same timeout).
+	for ; pending > 0; pending-- {
+		select {
+		case err := <-errc:
+			if err != nil && runErr == nil {
+				runErr = err
+			}
+		case <-sctx.Done():
+			pending = 0
+		}
+	}
+	log.Info("stopped")
+	return runErr
+}
+
+// writeRegistry appends a client_golang registry in the text format, for
+// the parts (PromQL, rules, Alertmanager) that register there.
+func writeRegistry(w io.Writer, reg *prometheus.Registry) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return
+	}
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		_ = enc.Encode(mf)
+	}
+}

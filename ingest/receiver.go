@@ -1,0 +1,307 @@
+package ingest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"google.golang.org/grpc"
+	_ "google.golang.org/grpc/encoding/gzip" // gzip for OTLP/gRPC clients that compress
+	"google.golang.org/grpc/keepalive"
+)
+
+// Config is what a user sets for ingest.
+type Config struct {
+	// GRPCAddr and HTTPAddr are the OTLP listen addresses; empty disables
+	// that transport.
+	GRPCAddr string
+	HTTPAddr string
+	// MaxRequestBytes bounds one request, after decompression.
+	MaxRequestBytes int64
+	// MaxInFlightBytes bounds the request bytes being decoded and stored
+	// at once; past it requests are refused with 429 / RESOURCE_EXHAUSTED.
+	MaxInFlightBytes int64
+	// RetryAfter is the delay suggested to refused clients.
+	RetryAfter time.Duration
+}
+
+// Validate reports what is wrong with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxRequestBytes < 1024 {
+		errs = append(errs, fmt.Errorf("max request size %d is below 1 KiB", c.MaxRequestBytes))
+	}
+	if c.MaxInFlightBytes < c.MaxRequestBytes {
+		errs = append(errs, fmt.Errorf("max in-flight bytes %d is below the max request size %d", c.MaxInFlightBytes, c.MaxRequestBytes))
+	}
+	if c.RetryAfter < time.Second {
+		errs = append(errs, fmt.Errorf("retry-after %s is below 1s", c.RetryAfter))
+	}
+	return errors.Join(errs...)
+}
+
+// DefaultConfig returns the defaults: the standard OTLP ports, 16 MiB
+// requests, 256 MiB in flight.
+func DefaultConfig() Config {
+	return Config{
+		GRPCAddr:         ":4317",
+		HTTPAddr:         ":4318",
+		MaxRequestBytes:  16 << 20,
+		MaxInFlightBytes: 256 << 20,
+		RetryAfter:       2 * time.Second,
+	}
+}
+
+// Authenticator checks the Authorization header of an ingest request.
+type Authenticator interface {
+	AuthenticateIngest(ctx context.Context, authorization string) error
+}
+
+// Options is what code sets for ingest. Logs and Traces are required;
+// a nil Metrics answers metrics requests with 501 / UNIMPLEMENTED. Auth nil
+// means every request is accepted (tests, --insecure-ingest).
+type Options struct {
+	Logger  *slog.Logger
+	Metrics *metrics.Set
+	Auth    Authenticator
+	Logs    LogsConsumer
+	Traces  TracesConsumer
+	Metric  MetricsConsumer
+}
+
+// A consumer error is classified by the methods it has, so that stores do
+// not import ingest: Overloaded() true is answered 429 / RESOURCE_EXHAUSTED,
+// InvalidInput() true is answered 400 / INVALID_ARGUMENT, anything else is
+// 503 / UNAVAILABLE (retryable), logged once with a request id.
+type overloaded interface{ Overloaded() bool }
+type invalidInput interface{ InvalidInput() bool }
+
+// Receiver serves OTLP over gRPC and HTTP.
+type Receiver struct {
+	cfg  Config
+	log  *slog.Logger
+	auth Authenticator
+	set  *metrics.Set
+
+	logs, traces, metrics *signal
+
+	inflight atomic.Int64
+
+	grpcLn, httpLn net.Listener
+	grpcSrv        *grpc.Server
+	httpSrv        *http.Server
+	handler        http.Handler
+}
+
+// Open binds the listeners; Run serves on them.
+func Open(ctx context.Context, cfg Config, opts Options) (*Receiver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.NewSet()
+	}
+	r := &Receiver{
+		cfg:     cfg,
+		log:     opts.Logger,
+		auth:    opts.Auth,
+		set:     opts.Metrics,
+		logs:    logsSignal(opts.Logs),
+		traces:  tracesSignal(opts.Traces),
+		metrics: metricsSignal(opts.Metric),
+	}
+	r.set.NewGauge("lookout_ingest_inflight_bytes", func() float64 { return float64(r.inflight.Load()) })
+	r.handler = r.httpHandler()
+	var lc net.ListenConfig
+	if cfg.GRPCAddr != "" {
+		ln, err := lc.Listen(ctx, "tcp", cfg.GRPCAddr)
+		if err != nil {
+			return nil, fmt.Errorf("listen OTLP/gRPC on %s: %w", cfg.GRPCAddr, err)
+		}
+		r.grpcLn = ln
+		r.grpcSrv = r.newGRPCServer()
+	}
+	if cfg.HTTPAddr != "" {
+		ln, err := lc.Listen(ctx, "tcp", cfg.HTTPAddr)
+		if err != nil {
+			if r.grpcLn != nil {
+				r.grpcLn.Close()
+			}
+			return nil, fmt.Errorf("listen OTLP/HTTP on %s: %w", cfg.HTTPAddr, err)
+		}
+		r.httpLn = ln
+		r.httpSrv = &http.Server{
+			Handler:           r.handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       time.Minute,
+			WriteTimeout:      time.Minute,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+		}
+	}
+	return r, nil
+}
+
+// GRPCAddr is the bound gRPC address (useful with port 0).
+func (r *Receiver) GRPCAddr() net.Addr {
+	if r.grpcLn == nil {
+		return nil
+	}
+	return r.grpcLn.Addr()
+}
+
+// HTTPAddr is the bound HTTP address (useful with port 0).
+func (r *Receiver) HTTPAddr() net.Addr {
+	if r.httpLn == nil {
+		return nil
+	}
+	return r.httpLn.Addr()
+}
+
+// Handler is the OTLP/HTTP handler.
+func (r *Receiver) Handler() http.Handler { return r.handler }
+
+// Run serves until ctx is done, then stops accepting, lets in-flight
+// requests finish (they are acknowledged only once durable) for up to
+// drain, and returns.
+func (r *Receiver) Run(ctx context.Context, drain time.Duration) error {
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	if r.grpcSrv != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.grpcSrv.Serve(r.grpcLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				errc <- fmt.Errorf("serve OTLP/gRPC: %w", err)
+			}
+		}()
+	}
+	if r.httpSrv != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.httpSrv.Serve(r.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve OTLP/HTTP: %w", err)
+			}
+		}()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if r.httpSrv != nil {
+		if serr := r.httpSrv.Shutdown(sctx); serr != nil {
+			r.httpSrv.Close()
+		}
+	}
+	if r.grpcSrv != nil {
+		done := make(chan struct{})
+		go func() { r.grpcSrv.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-sctx.Done():
+			r.grpcSrv.Stop()
+		}
+	}
+	wg.Wait()
+	return err
+}
+
+func (r *Receiver) newGRPCServer() *grpc.Server {
+	srv := grpc.NewServer(
+		grpc.MaxRecvMsgSize(int(r.cfg.MaxRequestBytes)),
+		grpc.MaxConcurrentStreams(64),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
+		grpc.ChainUnaryInterceptor(r.grpcAuth),
+	)
+	registerGRPC(srv, r)
+	return srv
+}
+
+// reserve takes n bytes of the in-flight budget, or reports that it is
+// spent.
+func (r *Receiver) reserve(n int64) bool {
+	if r.inflight.Add(n) > r.cfg.MaxInFlightBytes {
+		r.inflight.Add(-n)
+		return false
+	}
+	return true
+}
+
+func (r *Receiver) release(n int64) { r.inflight.Add(-n) }
+
+// outcome is how one export ended, for metrics and the response.
+type outcome int
+
+const (
+	outcomeOK outcome = iota
+	outcomeInvalid
+	outcomeOverloaded
+	outcomeUnavailable
+	outcomeUnimplemented
+)
+
+// export hands a decoded request to its consumer and classifies the result.
+func (r *Receiver) export(ctx context.Context, sig *signal, transport string, req exportRequest) (exportResponse, outcome, string) {
+	start := time.Now()
+	items, rejected, why, err := sig.consume(ctx, req)
+	r.set.GetOrCreateHistogram(`lookout_ingest_request_duration_seconds{signal="` + sig.name + `",transport="` + transport + `"}`).UpdateDuration(start)
+	if rejected > 0 {
+		r.count(sig, transport, "rejected", rejected)
+	}
+	if err == nil {
+		r.count(sig, transport, "accepted", items-rejected)
+		return sig.newResponse(rejected, why), outcomeOK, ""
+	}
+	var ov overloaded
+	if errors.As(err, &ov) && ov.Overloaded() {
+		r.count(sig, transport, "refused", items-rejected)
+		return nil, outcomeOverloaded, "lookout is busy; retry later"
+	}
+	var inv invalidInput
+	if errors.As(err, &inv) && inv.InvalidInput() {
+		r.count(sig, transport, "rejected", items-rejected)
+		return nil, outcomeInvalid, err.Error()
+	}
+	id := requestID()
+	r.log.Error("store_export", "signal", sig.name, "transport", transport, "request_id", id, "err", err)
+	r.count(sig, transport, "refused", items-rejected)
+	return nil, outcomeUnavailable, "lookout could not store the data (request id " + id + "); retry later"
+}
+
+func (r *Receiver) count(sig *signal, transport, outcome string, n int) {
+	if n <= 0 {
+		return
+	}
+	r.set.GetOrCreateCounter(`lookout_ingest_items_total{signal="` + sig.name + `",transport="` + transport + `",outcome="` + outcome + `"}`).Add(n)
+}
+
+func (r *Receiver) countBytes(sig *signal, transport string, n int) {
+	r.set.GetOrCreateCounter(`lookout_ingest_bytes_total{signal="` + sig.name + `",transport="` + transport + `"}`).Add(n)
+}
+
+func (r *Receiver) countRequest(sig *signal, transport, code string) {
+	r.set.GetOrCreateCounter(`lookout_ingest_requests_total{signal="` + sig.name + `",transport="` + transport + `",code="` + code + `"}`).Inc()
+}
+
+func requestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
