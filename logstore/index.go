@@ -116,7 +116,6 @@ type signalIndex struct {
 	mu       sync.RWMutex
 	parts    map[int64]*partition
 	minDay   int64 // partitions before this day are refused (retention)
-	buildDoc func(d *docBuilder, h *blockHeader, i int, loc uint64) (*document.Document, int64, error)
 }
 
 func openSignalIndex(dir, signal string) (*signalIndex, error) {
