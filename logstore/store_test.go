@@ -91,8 +91,12 @@ func testTraces(base time.Time) ptrace.Traces {
 
 // waitIndexed polls until every committed block of both signals is indexed.
 func waitIndexed(t testing.TB, s *Store) {
+	waitIndexedFor(t, s, 30*time.Second)
+}
+
+func waitIndexedFor(t testing.TB, s *Store, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		if s.lag(sigLogs) == 0 && s.lag(sigSpans) == 0 {
 			return

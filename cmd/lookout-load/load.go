@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/lookout-dev/lookout/internal/otlpgen"
+
 	"bytes"
 	"context"
 	"errors"
@@ -176,7 +178,7 @@ func newWorker(seed uint64, i int, compress bool) *worker {
 }
 
 // encodeRequest generates n items and marshals them as one export request.
-func encodeRequest(g *Generator, signal string, isJSON bool, n int, now time.Time) ([]byte, error) {
+func encodeRequest(g *otlpgen.Generator, signal string, isJSON bool, n int, now time.Time) ([]byte, error) {
 	if signal == "traces" {
 		req := ptraceotlp.NewExportRequestFromTraces(g.Traces(n, now))
 		if isJSON {
@@ -192,7 +194,7 @@ func encodeRequest(g *Generator, signal string, isJSON bool, n int, now time.Tim
 }
 
 func (r *runner) buildPool(now func() time.Time) error {
-	g := NewGenerator(r.cfg.seed, r.cfg.services)
+	g := otlpgen.NewGenerator(r.cfg.seed, r.cfg.services)
 	count := r.cfg.pool
 	tail := 0
 	if r.cfg.total > 0 {

@@ -20,6 +20,8 @@
 package main
 
 import (
+	"github.com/lookout-dev/lookout/internal/otlpgen"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -223,7 +225,7 @@ type sizeReport struct {
 }
 
 func measureSize(cfg config, now time.Time) (*sizeReport, error) {
-	g := NewGenerator(cfg.seed, cfg.services)
+	g := otlpgen.NewGenerator(cfg.seed, cfg.services)
 	s := &sizeReport{Signal: cfg.signal, Items: cfg.total, Batch: cfg.batch, Services: cfg.services}
 	var jsonN, jsonGz, pbN, pbGz, bodies int64
 	for left := cfg.total; left > 0; left -= int64(cfg.batch) {

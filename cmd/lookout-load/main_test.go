@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/lookout-dev/lookout/internal/otlpgen"
+
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -467,7 +469,7 @@ func TestStamp(t *testing.T) {
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 	for _, signal := range []string{"logs", "traces"} {
 		for _, isJSON := range []bool{false, true} {
-			g := NewGenerator(7, 10)
+			g := otlpgen.NewGenerator(7, 10)
 			body, err := encodeRequest(g, signal, isJSON, 200, base)
 			if err != nil {
 				t.Fatal(err)

@@ -288,3 +288,11 @@ func hexRuns(s []byte, off int, out *[]patch) {
 		i = j
 	}
 }
+
+const hexDigits = "0123456789abcdef"
+
+func putUint64(b []byte, v uint64) {
+	for i := range 8 {
+		b[i] = byte(v >> (8 * i))
+	}
+}

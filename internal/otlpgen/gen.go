@@ -1,4 +1,6 @@
-package main
+// Package otlpgen generates realistic OTLP logs and traces (an online shop of several services)
+// for the load tool and the stores' benchmarks.
+package otlpgen
 
 import (
 	"fmt"
