@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
@@ -229,6 +230,7 @@ func (d *decoder) id() []byte {
 // referenced by index from records, and where each record starts.
 type blockHeader struct {
 	resources []map[string]any
+	resDigest []uint64
 	services  []string
 	scopes    []Scope
 	offsets   []uint32
@@ -243,7 +245,9 @@ func decodeHeader(b []byte, magic byte) (*blockHeader, error) {
 	h := &blockHeader{}
 	nr := d.count()
 	for i := 0; i < nr && d.err == nil; i++ {
+		before := d.buf
 		attrs := d.attrs(0)
+		h.resDigest = append(h.resDigest, xxhash.Sum64(before[:len(before)-len(d.buf)]))
 		h.resources = append(h.resources, attrs)
 		svc, _ := attrs["service.name"].(string)
 		h.services = append(h.services, svc)

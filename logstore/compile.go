@@ -2,31 +2,33 @@ package logstore
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/search/query"
 
 	"github.com/lookout-dev/lookout/logstore/internal/logql"
 )
 
-// fieldKind says how a field is indexed, which decides the bleve query a
-// term or range on it becomes.
+// fieldKind says how a field is compared.
 type fieldKind int
 
 const (
-	kindText    fieldKind = iota // analysed body text
+	kindText    fieldKind = iota // the body: words
 	kindKeyword                  // exact values
-	kindLower                    // exact values, lower-cased at index time
+	kindLower                    // exact values without case
 	kindNumber                   // numbers only
 	kindTime                     // the timestamp
-	kindMixed                    // attributes: keywords, and numbers where the value was numeric
+	kindMixed                    // attributes: strings, and numbers where the value was numeric
 )
 
 // resolveField maps a field as a user writes it to the indexed field.
 // Unknown bare names are taken as attribute names, so that
 // `http.status_code:500` means `attributes.http.status_code:500`.
-func resolveField(name string, spans bool) (string, fieldKind) {
+func resolveField(name string) (string, fieldKind) {
 	switch strings.ToLower(name) {
 	case "", "body", "message", "msg", "_msg":
 		return fieldBody, kindText
@@ -70,106 +72,108 @@ func resolveField(name string, spans bool) (string, fieldKind) {
 	return "attributes." + name, kindMixed
 }
 
-// compileQuery parses a user query and builds the bleve query for it. A
-// syntax error comes back as an *InputError.
-func compileQuery(q string, spans bool) (query.Query, error) {
+// pred is a compiled query: the same tree answers three questions, from
+// coarse to exact. candidate is the bleve query that finds every group
+// that may hold a match; maybe rules groups out by their bloom filter;
+// match decides for one record.
+type pred interface {
+	candidate() query.Query
+	maybe(bloom []byte) bool
+	match(v *view) bool
+}
+
+// compileQuery parses a user query and compiles it. A syntax error, or a
+// value that cannot be compared with its field, comes back as an
+// *InputError.
+func compileQuery(q string, text analysis.Analyzer) (pred, error) {
 	n, err := logql.Parse(q)
 	if err != nil {
 		return nil, &InputError{Err: err}
 	}
-	return compileNode(n, spans)
+	return compileNode(n, text)
 }
 
-func compileNode(n logql.Node, spans bool) (query.Query, error) {
+func compileNode(n logql.Node, text analysis.Analyzer) (pred, error) {
 	switch n := n.(type) {
 	case *logql.MatchAll:
-		return query.NewMatchAllQuery(), nil
-	case *logql.And:
-		var qs []query.Query
-		for _, c := range n.Children {
-			q, err := compileNode(c, spans)
+		return matchAll{}, nil
+	case *logql.And, *logql.Or:
+		var kids []logql.Node
+		if a, ok := n.(*logql.And); ok {
+			kids = a.Children
+		} else {
+			kids = n.(*logql.Or).Children
+		}
+		b := &boolPred{or: isOr(n)}
+		for _, c := range kids {
+			p, err := compileNode(c, text)
 			if err != nil {
 				return nil, err
 			}
-			qs = append(qs, q)
+			b.kids = append(b.kids, p)
 		}
-		return query.NewConjunctionQuery(qs), nil
-	case *logql.Or:
-		var qs []query.Query
-		for _, c := range n.Children {
-			q, err := compileNode(c, spans)
-			if err != nil {
-				return nil, err
-			}
-			qs = append(qs, q)
-		}
-		return query.NewDisjunctionQuery(qs), nil
+		return b, nil
 	case *logql.Not:
-		c, err := compileNode(n.Child, spans)
+		c, err := compileNode(n.Child, text)
 		if err != nil {
 			return nil, err
 		}
-		return query.NewBooleanQuery([]query.Query{query.NewMatchAllQuery()}, nil, []query.Query{c}), nil
+		return notPred{c}, nil
 	case *logql.Term:
-		return compileTerm(n, spans)
+		return compileTerm(n, text)
 	case *logql.Exists:
-		f, _ := resolveField(n.Field, spans)
-		q := query.NewWildcardQuery("*")
-		q.SetField(f)
-		return q, nil
+		f, _ := resolveField(n.Field)
+		return existsPred{field: f}, nil
 	case *logql.Range:
-		return compileRange(n, spans)
+		return compileRange(n)
 	}
 	return nil, &InputError{Err: fmt.Errorf("unsupported query element %T", n)}
 }
 
-func compileTerm(t *logql.Term, spans bool) (query.Query, error) {
-	f, kind := resolveField(t.Field, spans)
-	v := t.Value
+func isOr(n logql.Node) bool { _, ok := n.(*logql.Or); return ok }
+
+func compileTerm(t *logql.Term, text analysis.Analyzer) (pred, error) {
+	f, kind := resolveField(t.Field)
 	switch kind {
 	case kindText:
-		v = strings.ToLower(v)
 		if t.Wildcard {
-			q := query.NewWildcardQuery(v)
-			q.SetField(f)
-			return q, nil
+			return &globPred{field: f, pattern: strings.ToLower(t.Value), lower: true}, nil
 		}
-		if t.Phrase {
-			q := query.NewMatchPhraseQuery(v)
-			q.SetField(f)
-			q.Analyzer = textAnalyzer
-			return q, nil
+		toks := tokens(text, t.Value)
+		if len(toks) == 0 {
+			return existsPred{field: f}, nil
 		}
-		q := query.NewMatchQuery(v)
-		q.SetField(f)
-		q.Analyzer = textAnalyzer
-		q.SetOperator(query.MatchQueryOperatorAnd)
-		return q, nil
+		return &wordsPred{toks: toks, phrase: t.Phrase}, nil
 	case kindNumber, kindTime:
-		b := &logql.Bound{Raw: v}
-		rq, err := compileRange(&logql.Range{Field: t.Field, Min: b, Max: b, MinInclusive: true, MaxInclusive: true}, spans)
+		b := parseBound(t.Value)
+		p, err := compileRange(&logql.Range{Field: t.Field, Min: &b, Max: &b, MinInclusive: true, MaxInclusive: true})
 		if err != nil {
-			return nil, &InputError{Err: fmt.Errorf("at position %d: %s needs a number: %w", t.Pos()+1, t.Field, err)}
+			return nil, err
 		}
-		return rq, nil
-	case kindLower:
-		v = strings.ToLower(v)
+		return p, nil
 	}
 	if t.Wildcard {
-		q := query.NewWildcardQuery(v)
-		q.SetField(f)
-		return q, nil
+		return &globPred{field: f, pattern: normValue(f, t.Value), lower: kind == kindLower}, nil
 	}
-	if len(v) > maxKeywordLen {
-		// Long values were indexed as analysed text.
-		q := query.NewMatchPhraseQuery(v)
-		q.SetField(f)
-		q.Analyzer = textAnalyzer
-		return q, nil
+	return &termPred{field: f, value: normValue(f, t.Value), lower: kind == kindLower}, nil
+}
+
+// parseBound reads a term's value the way the parser reads a range bound.
+func parseBound(s string) logql.Bound {
+	b := logql.Bound{Raw: s}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+		b.Num, b.IsNum = f, true
 	}
-	q := query.NewTermQuery(v)
-	q.SetField(f)
-	return q, nil
+	if d, err := time.ParseDuration(s); err == nil {
+		b.Dur, b.IsDur = d, true
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			b.Time, b.IsTime = t, true
+			break
+		}
+	}
+	return b
 }
 
 // severityNumbers maps severity names to the lowest OTLP severity number of
@@ -178,117 +182,451 @@ var severityNumbers = map[string]float64{
 	"trace": 1, "debug": 5, "info": 9, "warn": 13, "warning": 13, "error": 17, "fatal": 21,
 }
 
-func compileRange(r *logql.Range, spans bool) (query.Query, error) {
-	f, kind := resolveField(r.Field, spans)
+func compileRange(r *logql.Range) (pred, error) {
+	f, kind := resolveField(r.Field)
 	if f == fieldSeverity {
 		return severityRange(r)
 	}
+	p := &rangePred{field: f, minIncl: r.MinInclusive, maxIncl: r.MaxInclusive, lo: math.Inf(-1), hi: math.Inf(1)}
 	switch kind {
 	case kindTime:
-		lo, hi, err := timeBounds(r)
-		if err != nil {
-			return nil, err
-		}
-		q := query.NewDateRangeInclusiveQuery(lo, hi, &r.MinInclusive, &r.MaxInclusive)
-		q.SetField(f)
-		return q, nil
-	case kindNumber, kindMixed:
-		lo, hi, err := numBounds(r, f == fieldDuration)
-		if err != nil {
-			if kind == kindMixed {
-				break // compare as strings
+		conv := func(b *logql.Bound) (float64, error) {
+			if !b.IsTime {
+				return 0, &InputError{Err: fmt.Errorf("at position %d: %q is not an RFC 3339 time or a date", r.Pos()+1, b.Raw)}
 			}
+			return float64(b.Time.UnixNano()), nil
+		}
+		if err := p.bounds(r, conv); err != nil {
 			return nil, err
 		}
-		q := query.NewNumericRangeInclusiveQuery(lo, hi, &r.MinInclusive, &r.MaxInclusive)
-		q.SetField(f)
-		return q, nil
+		p.time = true
+		return p, nil
+	case kindNumber, kindMixed:
+		duration := f == fieldDuration
+		conv := func(b *logql.Bound) (float64, error) {
+			switch {
+			case duration && b.IsDur:
+				return float64(b.Dur.Nanoseconds()), nil
+			case b.IsNum:
+				return b.Num, nil
+			case duration:
+				return 0, &InputError{Err: fmt.Errorf("at position %d: %q is not a duration (e.g. 250ms, 1.5s) or a number of nanoseconds", r.Pos()+1, b.Raw)}
+			}
+			return 0, &InputError{Err: fmt.Errorf("at position %d: %q is not a number", r.Pos()+1, b.Raw)}
+		}
+		err := p.bounds(r, conv)
+		if err == nil {
+			return p, nil
+		}
+		if kind == kindNumber {
+			return nil, err
+		}
 	}
-	var lo, hi string
+	// Compare as strings.
+	sp := &strRangePred{field: f, minIncl: r.MinInclusive, maxIncl: r.MaxInclusive}
 	if r.Min != nil {
-		lo = r.Min.Raw
+		sp.lo, sp.hasLo = normValue(f, r.Min.Raw), true
 	}
 	if r.Max != nil {
-		hi = r.Max.Raw
+		sp.hi, sp.hasHi = normValue(f, r.Max.Raw), true
 	}
-	if kind == kindLower {
-		lo, hi = strings.ToLower(lo), strings.ToLower(hi)
-	}
-	q := query.NewTermRangeInclusiveQuery(lo, hi, &r.MinInclusive, &r.MaxInclusive)
-	q.SetField(f)
-	return q, nil
+	return sp, nil
 }
 
-func severityRange(r *logql.Range) (query.Query, error) {
-	bound := func(b *logql.Bound, upper, inclusive bool) (*float64, error) {
-		if b == nil {
-			return nil, nil
+func severityRange(r *logql.Range) (pred, error) {
+	p := &rangePred{field: fieldSevNum, minIncl: r.MinInclusive, maxIncl: r.MaxInclusive, lo: math.Inf(-1), hi: math.Inf(1)}
+	conv := func(upper bool) func(b *logql.Bound) (float64, error) {
+		return func(b *logql.Bound) (float64, error) {
+			if b.IsNum {
+				return b.Num, nil
+			}
+			n, ok := severityNumbers[strings.ToLower(b.Raw)]
+			if !ok {
+				return 0, &InputError{Err: fmt.Errorf("at position %d: unknown severity %q (want trace, debug, info, warn, error, fatal or a number)", r.Pos()+1, b.Raw)}
+			}
+			if upper && r.MaxInclusive {
+				n += 3 // the whole range of that name: warn is 13-16
+			}
+			return n, nil
 		}
-		if b.IsNum {
-			return &b.Num, nil
-		}
-		n, ok := severityNumbers[strings.ToLower(b.Raw)]
-		if !ok {
-			return nil, &InputError{Err: fmt.Errorf("at position %d: unknown severity %q (want trace, debug, info, warn, error, fatal or a number)", r.Pos()+1, b.Raw)}
-		}
-		if upper && inclusive {
-			n += 3 // the whole range of that name: warn is 13-16
-		}
-		return &n, nil
 	}
-	lo, err := bound(r.Min, false, r.MinInclusive)
-	if err != nil {
-		return nil, err
+	if r.Min != nil {
+		v, err := conv(false)(r.Min)
+		if err != nil {
+			return nil, err
+		}
+		p.lo = v
+	} else {
+		p.minIncl = true
 	}
-	hi, err := bound(r.Max, true, r.MaxInclusive)
-	if err != nil {
-		return nil, err
+	if r.Max != nil {
+		v, err := conv(true)(r.Max)
+		if err != nil {
+			return nil, err
+		}
+		p.hi = v
+	} else {
+		p.maxIncl = true
 	}
-	q := query.NewNumericRangeInclusiveQuery(lo, hi, &r.MinInclusive, &r.MaxInclusive)
-	q.SetField(fieldSevNum)
-	return q, nil
+	return p, nil
 }
 
-func numBounds(r *logql.Range, duration bool) (lo, hi *float64, err error) {
-	conv := func(b *logql.Bound) (*float64, error) {
-		if b == nil {
-			return nil, nil
+func fieldsTerm(f string) query.Query {
+	q := query.NewTermQuery(f)
+	q.SetField(fieldFields)
+	return q
+}
+
+func termQuery(field, v string) query.Query {
+	q := query.NewTermQuery(v)
+	q.SetField(field)
+	return q
+}
+
+type matchAll struct{}
+
+func (matchAll) candidate() query.Query { return query.NewMatchAllQuery() }
+func (matchAll) maybe([]byte) bool      { return true }
+func (matchAll) match(*view) bool       { return true }
+
+type boolPred struct {
+	or   bool
+	kids []pred
+}
+
+func (b *boolPred) candidate() query.Query {
+	qs := make([]query.Query, len(b.kids))
+	for i, k := range b.kids {
+		qs[i] = k.candidate()
+	}
+	if b.or {
+		return query.NewDisjunctionQuery(qs)
+	}
+	return query.NewConjunctionQuery(qs)
+}
+
+func (b *boolPred) maybe(bloom []byte) bool {
+	for _, k := range b.kids {
+		if k.maybe(bloom) == b.or {
+			return b.or
 		}
+	}
+	return !b.or
+}
+
+func (b *boolPred) match(v *view) bool {
+	for _, k := range b.kids {
+		if k.match(v) == b.or {
+			return b.or
+		}
+	}
+	return !b.or
+}
+
+// notPred cannot narrow groups: a group that holds x may hold records
+// without it.
+type notPred struct{ p pred }
+
+func (notPred) candidate() query.Query { return query.NewMatchAllQuery() }
+func (notPred) maybe([]byte) bool      { return true }
+func (n notPred) match(v *view) bool   { return !n.p.match(v) }
+func (e existsPred) maybe([]byte) bool { return true }
+func (e existsPred) candidate() query.Query {
+	if e.field == fieldTimestamp {
+		return query.NewMatchAllQuery()
+	}
+	return fieldsTerm(e.field)
+}
+
+type existsPred struct{ field string }
+
+func (e existsPred) match(v *view) bool {
+	switch e.field {
+	case fieldBody:
+		return v.body != ""
+	case fieldTimestamp:
+		return v.ts != 0
+	}
+	return len(v.strs[e.field]) > 0 || len(v.nums[e.field]) > 0
+}
+
+// termPred is field:value on a keyword field.
+type termPred struct {
+	field, value string
+	lower        bool
+}
+
+func (t *termPred) candidate() query.Query {
+	if inBloom(t.field, t.value) {
+		return fieldsTerm(t.field)
+	}
+	return termQuery(t.field, t.value)
+}
+
+func (t *termPred) maybe(bloom []byte) bool {
+	if !inBloom(t.field, t.value) {
+		return true
+	}
+	return bloomHas(bloom, bloomHash(t.field, t.value))
+}
+
+func (t *termPred) match(v *view) bool {
+	for _, s := range v.strs[t.field] {
+		if s == t.value || (t.lower && strings.EqualFold(s, t.value)) {
+			return true
+		}
+	}
+	return false
+}
+
+// wordsPred is body text: every word present, or the words as a phrase.
+type wordsPred struct {
+	toks   []string
+	phrase bool
+}
+
+func (w *wordsPred) candidate() query.Query {
+	var qs []query.Query
+	for _, t := range w.toks {
+		if inBloom(fieldBody, t) {
+			continue
+		}
+		qs = append(qs, termQuery(fieldBody, t))
+	}
+	if len(qs) < len(w.toks) {
+		qs = append(qs, fieldsTerm(fieldBody))
+	}
+	if len(qs) == 1 {
+		return qs[0]
+	}
+	return query.NewConjunctionQuery(qs)
+}
+
+func (w *wordsPred) maybe(bloom []byte) bool {
+	for _, t := range w.toks {
+		if inBloom(fieldBody, t) && !bloomHas(bloom, bloomHash(fieldBody, t)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *wordsPred) match(v *view) bool {
+	if v.body == "" {
+		return false
+	}
+	body := v.bodyTokens()
+	if w.phrase {
+		for i := 0; i+len(w.toks) <= len(body); i++ {
+			ok := true
+			for j, t := range w.toks {
+				if body[i+j] != t {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				return true
+			}
+		}
+		return false
+	}
+	for _, t := range w.toks {
+		found := false
+		for _, b := range body {
+			if b == t {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// globPred is a wildcard on a field's values, or on the body's words.
+type globPred struct {
+	field, pattern string
+	lower          bool
+}
+
+func (g *globPred) candidate() query.Query { return fieldsTerm(g.field) }
+func (g *globPred) maybe([]byte) bool      { return true }
+
+func (g *globPred) match(v *view) bool {
+	if g.field == fieldBody {
+		for _, t := range v.bodyTokens() {
+			if glob(g.pattern, t) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, s := range v.strs[g.field] {
+		if g.lower {
+			s = strings.ToLower(s)
+		}
+		if glob(g.pattern, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// glob matches s against a pattern where * is any run and ? any one
+// character.
+func glob(pattern, s string) bool {
+	p, si := []rune(pattern), []rune(s)
+	pi, sj := 0, 0
+	star, mark := -1, 0
+	for sj < len(si) {
 		switch {
-		case duration && b.IsDur:
-			v := float64(b.Dur.Nanoseconds())
-			return &v, nil
-		case b.IsNum:
-			v := b.Num
-			return &v, nil
+		case pi < len(p) && (p[pi] == '?' || p[pi] == si[sj]):
+			pi++
+			sj++
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, sj
+			pi++
+		case star >= 0:
+			pi = star + 1
+			mark++
+			sj = mark
+		default:
+			return false
 		}
-		if duration {
-			return nil, &InputError{Err: fmt.Errorf("at position %d: %q is not a duration (e.g. 250ms, 1.5s) or a number of nanoseconds", r.Pos()+1, b.Raw)}
-		}
-		return nil, &InputError{Err: fmt.Errorf("at position %d: %q is not a number", r.Pos()+1, b.Raw)}
 	}
-	if lo, err = conv(r.Min); err != nil {
-		return nil, nil, err
+	for pi < len(p) && p[pi] == '*' {
+		pi++
 	}
-	if hi, err = conv(r.Max); err != nil {
-		return nil, nil, err
-	}
-	return lo, hi, nil
+	return pi == len(p)
 }
 
-func timeBounds(r *logql.Range) (lo, hi time.Time, err error) {
-	conv := func(b *logql.Bound) (time.Time, error) {
-		if b == nil {
-			return time.Time{}, nil
+// rangePred is a numeric or time range.
+type rangePred struct {
+	field            string
+	lo, hi           float64
+	minIncl, maxIncl bool
+	time             bool
+}
+
+func (r *rangePred) bounds(lr *logql.Range, conv func(*logql.Bound) (float64, error)) error {
+	if lr.Min != nil {
+		v, err := conv(lr.Min)
+		if err != nil {
+			return err
 		}
-		if !b.IsTime {
-			return time.Time{}, &InputError{Err: fmt.Errorf("at position %d: %q is not an RFC 3339 time or a date", r.Pos()+1, b.Raw)}
+		r.lo = v
+	} else {
+		r.minIncl = true
+	}
+	if lr.Max != nil {
+		v, err := conv(lr.Max)
+		if err != nil {
+			return err
 		}
-		return b.Time, nil
+		r.hi = v
+	} else {
+		r.maxIncl = true
 	}
-	if lo, err = conv(r.Min); err != nil {
-		return lo, hi, err
+	return nil
+}
+
+func (r *rangePred) in(x float64) bool {
+	if x < r.lo || (x == r.lo && !r.minIncl) {
+		return false
 	}
-	hi, err = conv(r.Max)
-	return lo, hi, err
+	return x < r.hi || (x == r.hi && r.maxIncl)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (r *rangePred) candidate() query.Query {
+	var lo, hi *float64
+	if !math.IsInf(r.lo, 0) {
+		lo = ptr(r.lo)
+	}
+	if !math.IsInf(r.hi, 0) {
+		hi = ptr(r.hi)
+	}
+	switch {
+	case r.time:
+		// The group's span overlaps the range.
+		var qs []query.Query
+		if lo != nil {
+			q := query.NewDateRangeInclusiveQuery(time.Unix(0, int64(*lo)), time.Time{}, ptr(r.minIncl), nil)
+			q.SetField(fieldMaxTs)
+			qs = append(qs, q)
+		}
+		if hi != nil {
+			q := query.NewDateRangeInclusiveQuery(time.Time{}, time.Unix(0, int64(*hi)), nil, ptr(r.maxIncl))
+			q.SetField(fieldMinTs)
+			qs = append(qs, q)
+		}
+		if len(qs) == 0 {
+			return query.NewMatchAllQuery()
+		}
+		return query.NewConjunctionQuery(qs)
+	case r.field == fieldDuration:
+		var qs []query.Query
+		if lo != nil {
+			q := query.NewNumericRangeInclusiveQuery(lo, nil, ptr(r.minIncl), nil)
+			q.SetField(fieldDurMax)
+			qs = append(qs, q)
+		}
+		if hi != nil {
+			q := query.NewNumericRangeInclusiveQuery(nil, hi, nil, ptr(r.maxIncl))
+			q.SetField(fieldDurMin)
+			qs = append(qs, q)
+		}
+		if len(qs) == 0 {
+			return fieldsTerm(r.field)
+		}
+		return query.NewConjunctionQuery(qs)
+	}
+	if lo == nil && hi == nil {
+		return fieldsTerm(r.field)
+	}
+	q := query.NewNumericRangeInclusiveQuery(lo, hi, ptr(r.minIncl), ptr(r.maxIncl))
+	q.SetField(r.field)
+	return q
+}
+
+func (r *rangePred) maybe([]byte) bool { return true }
+
+func (r *rangePred) match(v *view) bool {
+	if r.time {
+		return v.ts != 0 && r.in(float64(v.ts))
+	}
+	for _, x := range v.nums[r.field] {
+		if r.in(x) {
+			return true
+		}
+	}
+	return false
+}
+
+// strRangePred compares a field's values as strings.
+type strRangePred struct {
+	field            string
+	lo, hi           string
+	hasLo, hasHi     bool
+	minIncl, maxIncl bool
+}
+
+func (r *strRangePred) candidate() query.Query { return fieldsTerm(r.field) }
+func (r *strRangePred) maybe([]byte) bool      { return true }
+
+func (r *strRangePred) match(v *view) bool {
+	for _, s := range v.strs[r.field] {
+		if r.hasLo && (s < r.lo || (s == r.lo && !r.minIncl)) {
+			continue
+		}
+		if r.hasHi && (s > r.hi || (s == r.hi && !r.maxIncl)) {
+			continue
+		}
+		return true
+	}
+	return false
 }

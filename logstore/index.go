@@ -2,11 +2,8 @@ package logstore
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,9 +17,10 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
 	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
 	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
-	"github.com/blevesearch/bleve/v2/document"
+	"github.com/blevesearch/bleve/v2/analysis/tokenizer/whitespace"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
+	"github.com/blevesearch/bleve/v2/search/query"
 	index "github.com/blevesearch/bleve_index_api"
 )
 
@@ -47,6 +45,7 @@ const (
 	fieldEvent     = "event"
 
 	textAnalyzer = "lookout_text"
+	wsAnalyzer   = "lookout_words"
 
 	// maxKeywordLen bounds one keyword term; longer strings are indexed as
 	// analysed text instead, so a stack trace in an attribute does not become
@@ -56,10 +55,8 @@ const (
 
 const (
 	optKeyword = index.IndexField | index.SkipFreqNorm
-	optText    = index.IndexField | index.IncludeTermVectors
 	optNumeric = index.IndexField | index.SkipFreqNorm
 	optTime    = index.IndexField | index.DocValues | index.SkipFreqNorm
-	optStored  = index.StoreField
 )
 
 // newMapping is the explicit mapping of a partition. Documents are built by
@@ -74,13 +71,19 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	}); err != nil {
 		return nil, err
 	}
+	if err := m.AddCustomAnalyzer(wsAnalyzer, map[string]any{
+		"type":      custom.Name,
+		"tokenizer": whitespace.Name,
+	}); err != nil {
+		return nil, err
+	}
 	m.DefaultAnalyzer = keyword.Name
 	m.IndexDynamic = false
 	m.StoreDynamic = false
 	m.DocValuesDynamic = false
 	dm := bleve.NewDocumentStaticMapping()
 	body := bleve.NewTextFieldMapping()
-	body.Analyzer = textAnalyzer
+	body.Analyzer = wsAnalyzer
 	body.Store = false
 	dm.AddFieldMappingsAt(fieldBody, body)
 	m.DefaultMapping = dm
@@ -108,14 +111,15 @@ func dayName(day int64) string { return time.Unix(day*86400, 0).UTC().Format("20
 
 // signalIndex is the set of daily partitions of one signal.
 type signalIndex struct {
-	signal   string
-	dir      string
-	mapping  *mapping.IndexMappingImpl
-	text     analysis.Analyzer
-	keyword  analysis.Analyzer
-	mu       sync.RWMutex
-	parts    map[int64]*partition
-	minDay   int64 // partitions before this day are refused (retention)
+	signal  string
+	dir     string
+	mapping *mapping.IndexMappingImpl
+	text    analysis.Analyzer
+	ws      analysis.Analyzer
+	keyword analysis.Analyzer
+	mu      sync.RWMutex
+	parts   map[int64]*partition
+	minDay  int64 // partitions before this day are refused (retention)
 }
 
 func openSignalIndex(dir, signal string) (*signalIndex, error) {
@@ -132,6 +136,7 @@ func openSignalIndex(dir, signal string) (*signalIndex, error) {
 		dir:     filepath.Join(dir, signal),
 		mapping: m,
 		text:    text,
+		ws:      m.AnalyzerNamed(wsAnalyzer),
 		keyword: m.AnalyzerNamed(keyword.Name),
 		parts:   map[int64]*partition{},
 	}
@@ -229,6 +234,45 @@ func (si *signalIndex) dropBefore(minDay int64) (int, error) {
 	return len(drop), errors.Join(errs...)
 }
 
+// dropAfter deletes the group documents built from blocks after cp. They
+// may be only partly persisted; replay from cp rebuilds them, and deleting
+// them first keeps a replay that groups records differently from leaving
+// copies behind.
+func (si *signalIndex) dropAfter(ctx context.Context, cp int64) (int, error) {
+	si.mu.RLock()
+	parts := make([]*partition, 0, len(si.parts))
+	for _, p := range si.parts {
+		parts = append(parts, p)
+	}
+	si.mu.RUnlock()
+	lo, incl := float64(cp+1), true
+	dropped := 0
+	for _, p := range parts {
+		for {
+			q := query.NewNumericRangeInclusiveQuery(&lo, nil, &incl, nil)
+			q.SetField(fieldFirstBlock)
+			req := bleve.NewSearchRequestOptions(q, 1000, 0, false)
+			req.Score = "none"
+			res, err := p.idx.SearchInContext(ctx, req)
+			if err != nil {
+				return dropped, fmt.Errorf("find groups after the checkpoint in %s: %w", p.dir, err)
+			}
+			if len(res.Hits) == 0 {
+				break
+			}
+			b := p.idx.NewBatch()
+			for _, h := range res.Hits {
+				b.Delete(h.ID)
+			}
+			if err := p.idx.Batch(b); err != nil {
+				return dropped, fmt.Errorf("delete groups after the checkpoint in %s: %w", p.dir, err)
+			}
+			dropped += len(res.Hits)
+		}
+	}
+	return dropped, nil
+}
+
 func (si *signalIndex) close() error {
 	si.mu.Lock()
 	defer si.mu.Unlock()
@@ -241,77 +285,6 @@ func (si *signalIndex) close() error {
 	}
 	return errors.Join(errs...)
 }
-
-// docBuilder builds bleve documents for one signal with the analyzers of its
-// mapping.
-type docBuilder struct {
-	text    analysis.Analyzer
-	keyword analysis.Analyzer
-	doc     *document.Document
-}
-
-func (b *docBuilder) kw(name, v string) {
-	if v == "" {
-		return
-	}
-	if len(v) > maxKeywordLen {
-		b.doc.AddField(document.NewTextFieldCustom(name, nil, []byte(v), optKeyword, b.text))
-		return
-	}
-	b.doc.AddField(document.NewTextFieldCustom(name, nil, []byte(v), optKeyword, b.keyword))
-}
-
-func (b *docBuilder) num(name string, v float64) {
-	b.doc.AddField(document.NewNumericFieldWithIndexingOptions(name, nil, v, optNumeric))
-}
-
-func (b *docBuilder) time(ns int64) {
-	f, err := document.NewDateTimeFieldWithIndexingOptions(fieldTimestamp, nil, time.Unix(0, ns), time.RFC3339Nano, optTime)
-	if err == nil {
-		b.doc.AddField(f)
-	}
-}
-
-// attrs indexes a map under prefix, flattening nested maps with dots and
-// indexing each element of a list. Numbers are indexed both as keywords (for
-// field:value) and as numbers (for ranges).
-func (b *docBuilder) attrs(prefix string, m map[string]any) {
-	for k, v := range m {
-		b.attr(prefix+k, v, 0)
-	}
-}
-
-func (b *docBuilder) attr(name string, v any, depth int) {
-	if depth > 8 {
-		return
-	}
-	switch x := v.(type) {
-	case string:
-		b.kw(name, x)
-	case int64:
-		b.kw(name, strconv.FormatInt(x, 10))
-		b.num(name, float64(x))
-	case float64:
-		if !math.IsNaN(x) && !math.IsInf(x, 0) {
-			b.kw(name, strconv.FormatFloat(x, 'g', -1, 64))
-			b.num(name, x)
-		}
-	case bool:
-		b.kw(name, strconv.FormatBool(x))
-	case []any:
-		for _, e := range x {
-			b.attr(name, e, depth+1)
-		}
-	case map[string]any:
-		for k, e := range x {
-			b.attr(name+"."+k, e, depth+1)
-		}
-	case []byte:
-		b.kw(name, hex.EncodeToString(x))
-	}
-}
-
-func locBytes(loc uint64) []byte { return binary.BigEndian.AppendUint64(nil, loc) }
 
 func makeLoc(blockID int64, i int) uint64 { return uint64(blockID)<<16 | uint64(i) }
 
@@ -336,97 +309,12 @@ func severityName(n int32) string {
 	return ""
 }
 
-func buildLogDoc(b *docBuilder, h *blockHeader, i int, loc uint64) (*document.Document, int64, error) {
-	r, key, err := decodeLog(h, i)
-	if err != nil {
-		return nil, 0, err
-	}
-	ts := r.Timestamp.UnixNano()
-	if r.Timestamp.IsZero() {
-		ts = 0
-	}
-	b.doc = document.NewDocument(string(key[:]))
-	b.doc.AddField(document.NewTextFieldWithIndexingOptions(fieldLoc, nil, locBytes(loc), optStored))
-	b.time(ts)
-	body := stringify(r.Body)
-	if body != "" {
-		b.doc.AddField(document.NewTextFieldCustom(fieldBody, nil, []byte(body), optText, b.text))
-	}
-	sev := normSeverity(r.SeverityText)
-	b.kw(fieldSeverity, sev)
-	if n := severityName(r.SeverityNumber); n != "" && n != sev {
-		b.kw(fieldSeverity, n)
-	}
-	if r.SeverityNumber != 0 {
-		b.num(fieldSevNum, float64(r.SeverityNumber))
-	}
-	b.kw(fieldService, r.Service)
-	b.kw(fieldTraceID, r.TraceID)
-	b.kw(fieldSpanID, r.SpanID)
-	b.kw(fieldScope, r.Scope.Name)
-	b.kw(fieldName, r.EventName)
-	b.attrs("attributes.", r.Attributes)
-	b.attrs("resource.", r.Resource)
-	return b.doc, ts, nil
-}
-
-func buildSpanDoc(b *docBuilder, h *blockHeader, i int, loc uint64) (*document.Document, int64, error) {
-	s, err := decodeSpan(h, i)
-	if err != nil {
-		return nil, 0, err
-	}
-	ts := s.Start.UnixNano()
-	if s.Start.IsZero() {
-		ts = 0
-	}
-	b.doc = document.NewDocument(spanDocID(s.TraceID, s.SpanID))
-	b.doc.AddField(document.NewTextFieldWithIndexingOptions(fieldLoc, nil, locBytes(loc), optStored))
-	b.time(ts)
-	b.kw(fieldTraceID, s.TraceID)
-	b.kw(fieldSpanID, s.SpanID)
-	b.kw(fieldParentID, s.ParentSpanID)
-	if s.ParentSpanID == "" {
-		b.kw(fieldRoot, "true")
-	}
-	b.kw(fieldService, s.Service)
-	b.kw(fieldName, s.Name)
-	b.kw(fieldSpanKind, s.Kind)
-	b.kw(fieldStatus, s.Status.Code)
-	b.kw(fieldScope, s.Scope.Name)
-	b.num(fieldDuration, float64(s.DurationNS))
-	if s.Status.Message != "" {
-		b.doc.AddField(document.NewTextFieldCustom(fieldBody, nil, []byte(s.Status.Message), optText, b.text))
-	}
-	for _, ev := range s.Events {
-		b.kw(fieldEvent, ev.Name)
-		b.attrs("attributes.", ev.Attributes)
-	}
-	b.attrs("attributes.", s.Attributes)
-	b.attrs("resource.", s.Resource)
-	return b.doc, ts, nil
-}
-
-// spanDocID is the document id of a span: its trace id and span id, which is
-// what makes a re-delivered span replace itself instead of adding a copy.
-func spanDocID(traceID, spanID string) string { return traceID + ":" + spanID }
-
-// traceIDOfDoc recovers the trace id from a span document id.
-func traceIDOfDoc(id string) string {
-	for i := 0; i < len(id); i++ {
-		if id[i] == ':' {
-			return id[:i]
-		}
-	}
-	return id
-}
-
 // indexer applies stored blocks of one signal to its index, in block order,
 // and advances the durable checkpoint when bleve reports a batch persisted.
 type indexer struct {
 	s       *Store
 	si      *signalIndex
 	table   string
-	build   func(b *docBuilder, h *blockHeader, i int, loc uint64) (*document.Document, int64, error)
 	magic   byte
 	applied int64 // highest block id handed to bleve
 
@@ -462,59 +350,101 @@ func (ix *indexer) run(ctx context.Context, wake <-chan struct{}) {
 	}
 }
 
-// step indexes the next run of stored blocks; it returns how many blocks it
-// applied.
+// groupKey is what the records of one group share.
+type groupKey struct {
+	day      int64
+	service  string
+	severity string
+}
+
+// step indexes the next run of stored blocks as groups; it returns how many
+// blocks it applied.
 func (ix *indexer) step(ctx context.Context, maxDocs int) (int, error) {
 	blocks, err := ix.s.db.blocksAfter(ctx, ix.table, ix.applied, maxDocs)
 	if err != nil || len(blocks) == 0 {
 		return 0, err
 	}
+	spans := ix.magic == blockMagicSpans
+	groups := map[groupKey]*group{}
 	batches := map[int64]*bleve.Batch{}
-	b := &docBuilder{text: ix.si.text, keyword: ix.si.keyword}
+	firstBlock := blocks[0].id
+	seq := 0
 	docs, records := 0, 0
+	minDay := ix.si.minDayValue()
+	flush := func(k groupKey, g *group) error {
+		p, err := ix.si.partitionFor(k.day)
+		if err != nil {
+			return err
+		}
+		batch := batches[k.day]
+		if batch == nil {
+			batch = p.idx.NewBatch()
+			batches[k.day] = batch
+		}
+		id := strconv.FormatInt(firstBlock, 36) + "." + strconv.Itoa(seq)
+		seq++
+		docs++
+		return batch.IndexAdvanced(g.document(id, firstBlock, ix.si.ws, ix.si.keyword))
+	}
 	upTo := ix.applied
 	for _, blk := range blocks {
 		records += blk.count
+		upTo = blk.id
 		raw, derr := ix.s.decompress(blk.data)
+		var h *blockHeader
+		if derr == nil {
+			h, derr = decodeHeader(raw, ix.magic)
+		}
 		if derr != nil {
 			ix.s.log.Error("decode_block", "signal", ix.si.signal, "block", blk.id, "err", derr)
 			ix.s.m.indexErrors(ix.si.signal).Inc()
-			upTo = blk.id
-			continue
-		}
-		h, herr := decodeHeader(raw, ix.magic)
-		if herr != nil {
-			ix.s.log.Error("decode_block", "signal", ix.si.signal, "block", blk.id, "err", herr)
-			ix.s.m.indexErrors(ix.si.signal).Inc()
-			upTo = blk.id
 			continue
 		}
 		for i := range h.offsets {
-			doc, ts, berr := ix.build(b, h, i, makeLoc(blk.id, i))
-			if berr != nil {
-				ix.s.m.indexErrors(ix.si.signal).Inc()
-				continue
+			var v *view
+			var k groupKey
+			if spans {
+				sp, err := decodeSpan(h, i)
+				if err != nil {
+					ix.s.m.indexErrors(ix.si.signal).Inc()
+					continue
+				}
+				v = spanView(&sp)
+				k = groupKey{service: sp.Service}
+			} else {
+				r, _, err := decodeLog(h, i)
+				if err != nil {
+					ix.s.m.indexErrors(ix.si.signal).Inc()
+					continue
+				}
+				v = logView(&r)
+				k = groupKey{service: r.Service, severity: severityName(r.SeverityNumber)}
+				if k.severity == "" {
+					k.severity = normSeverity(r.SeverityText)
+				}
 			}
-			day := dayOf(ts)
-			if day < ix.si.minDayValue() {
+			k.day = dayOf(v.ts)
+			if k.day < minDay {
 				continue // already past retention
 			}
-			p, perr := ix.si.partitionFor(day)
-			if perr != nil {
-				return 0, perr
+			g := groups[k]
+			if g == nil {
+				g = newGroup(k.day, spans)
+				groups[k] = g
 			}
-			batch := batches[day]
-			if batch == nil {
-				batch = p.idx.NewBatch()
-				batches[day] = batch
+			g.add(v, ix.si.text, makeLoc(blk.id, i))
+			if len(g.locs) >= maxGroupRecords {
+				if err := flush(k, g); err != nil {
+					return 0, err
+				}
+				delete(groups, k)
 			}
-			if err := batch.IndexAdvanced(doc); err != nil {
-				ix.s.m.indexErrors(ix.si.signal).Inc()
-				continue
-			}
-			docs++
 		}
-		upTo = blk.id
+	}
+	for k, g := range groups {
+		if err := flush(k, g); err != nil {
+			return 0, err
+		}
 	}
 	pb := &pendingBatch{upTo: upTo, outstanding: len(batches)}
 	ix.mu.Lock()
@@ -537,7 +467,8 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) (int, error) {
 		}
 	}
 	ix.applied = upTo
-	ix.s.m.indexed(ix.si.signal).Add(docs)
+	ix.s.m.indexed(ix.si.signal).Add(records)
+	ix.s.m.groups(ix.si.signal).Add(docs)
 	ix.s.indexedUpTo(ix.si.signal, upTo, records)
 	return len(blocks), nil
 }

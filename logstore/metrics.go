@@ -11,6 +11,7 @@ type storeMetrics struct {
 	blockBytes     [2]*metrics.Counter
 	indexedDocs    [2]*metrics.Counter
 	indexErrs      [2]*metrics.Counter
+	groupDocs      [2]*metrics.Counter
 	commitDuration *metrics.Histogram
 	searchDuration *metrics.Histogram
 }
@@ -24,6 +25,7 @@ func newStoreMetrics(set *metrics.Set, s *Store) *storeMetrics {
 		m.blockBytes[i] = set.NewCounter(`lookout_logstore_block_compressed_bytes_total{signal="` + sig + `"}`)
 		m.indexedDocs[i] = set.NewCounter(`lookout_logstore_indexed_total{signal="` + sig + `"}`)
 		m.indexErrs[i] = set.NewCounter(`lookout_logstore_index_errors_total{signal="` + sig + `"}`)
+		m.groupDocs[i] = set.NewCounter(`lookout_logstore_index_groups_total{signal="` + sig + `"}`)
 		i := i
 		set.NewGauge(`lookout_logstore_index_lag_records{signal="`+sig+`"}`, func() float64 { return float64(s.lag(i)) })
 	}
@@ -45,3 +47,5 @@ func (m *storeMetrics) indexed(signal string) *metrics.Counter {
 func (m *storeMetrics) indexErrors(signal string) *metrics.Counter {
 	return m.indexErrs[sigIndex(signal)]
 }
+
+func (m *storeMetrics) groups(signal string) *metrics.Counter { return m.groupDocs[sigIndex(signal)] }

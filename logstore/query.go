@@ -3,7 +3,6 @@ package logstore
 import (
 	"context"
 	"database/sql"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
-	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
 )
 
@@ -49,11 +47,19 @@ type LogQuery struct {
 type LogResult struct {
 	Records []LogRecord `json:"records"`
 	Total   uint64      `json:"total"`
+	// TotalExact is false when Total stopped counting at its cap and is a
+	// lower bound.
+	TotalExact bool `json:"total_exact"`
 }
+
+// totalCap bounds how many matches a search counts: past it, the total is
+// a lower bound (TotalExact false), as Elasticsearch does by default, so a
+// broad query over a large range costs a bounded scan.
+const totalCap = 10000
 
 // SearchLogs returns the records matching q.
 func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (LogResult, error) {
-	bq, err := compileQuery(q.Query, false)
+	p, err := compileQuery(q.Query, s.logs.text)
 	if err != nil {
 		return LogResult{}, err
 	}
@@ -62,19 +68,125 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (LogResult, error) {
 		return LogResult{}, err
 	}
 	limit := clampLimit(q.Limit, 100)
-	hits, total, err := s.search(ctx, s.logs, bq, start, end, limit, q.Forward)
+	t0 := time.Now()
+	defer s.m.searchDuration.UpdateDuration(t0)
+	top := newTopK[LogRecord](limit, q.Forward)
+	seen := map[uint64]struct{}{}
+	total := 0
+	err = s.scanGroups(ctx, s.logs, p.candidate(), start, end, q.Forward, func(g groupRef) (bool, error) {
+		improve := top.canImprove(g.minTs, g.maxTs)
+		if total >= totalCap && !improve {
+			return true, nil
+		}
+		if !p.maybe(g.bloom) {
+			return false, nil
+		}
+		return false, s.eachRecord(ctx, tableLogs, blockMagicLogs, g.locs, func(h *blockHeader, i int) error {
+			r, key, err := decodeLog(h, i)
+			if err != nil {
+				return err
+			}
+			v := logView(&r)
+			v.text = s.logs.text
+			if v.ts < start || v.ts > end || !p.match(v) {
+				return nil
+			}
+			if _, dup := seen[key]; dup {
+				return nil
+			}
+			seen[key] = struct{}{}
+			if total < totalCap {
+				total++
+			}
+			top.push(v.ts, r)
+			return nil
+		})
+	})
 	if err != nil {
 		return LogResult{}, err
 	}
-	out := LogResult{Records: make([]LogRecord, 0, len(hits)), Total: total}
-	err = s.fetch(ctx, tableLogs, blockMagicLogs, hits, func(h *blockHeader, i int) error {
-		r, _, err := decodeLog(h, i)
-		if err == nil {
-			out.Records = append(out.Records, r)
+	return LogResult{Records: top.sorted(), Total: uint64(total), TotalExact: total < totalCap}, nil
+}
+
+// scanGroups visits the groups that may hold matches of cand within
+// [start, end], newest first (oldest first if forward): partitions in day
+// order and, within one, groups by their newest (oldest) record. visit
+// returns true to stop.
+func (s *Store) scanGroups(ctx context.Context, si *signalIndex, cand query.Query, start, end int64, forward bool, visit func(groupRef) (bool, error)) error {
+	if end < start {
+		return nil
+	}
+	parts := si.partitions(start, end)
+	if forward {
+		slices.Reverse(parts)
+	}
+	tq := (&rangePred{lo: float64(start), hi: float64(end), minIncl: true, maxIncl: true, time: true}).candidate()
+	full := query.NewConjunctionQuery([]query.Query{cand, tq})
+	order := []string{"-" + fieldMaxTs, "_id"}
+	if forward {
+		order = []string{fieldMinTs, "_id"}
+	}
+	const page = 256
+	for _, p := range parts {
+		var after []string
+		for {
+			req := bleve.NewSearchRequestOptions(full, page, 0, false)
+			req.SortBy(order)
+			req.Fields = []string{fieldLoc, fieldBloom}
+			req.Score = "none"
+			if after != nil {
+				req.SearchAfter = after
+			}
+			res, err := p.idx.SearchInContext(ctx, req)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fmt.Errorf("search %s: %w", p.dir, err)
+			}
+			for _, h := range res.Hits {
+				locs, _ := h.Fields[fieldLoc].(string)
+				g, err := decodeLocs([]byte(locs))
+				if err != nil {
+					return err
+				}
+				if b, ok := h.Fields[fieldBloom].(string); ok {
+					g.bloom = []byte(b)
+				}
+				stop, err := visit(g)
+				if err != nil || stop {
+					return err
+				}
+			}
+			if len(res.Hits) < page {
+				break
+			}
+			after = res.Hits[len(res.Hits)-1].Sort
 		}
-		return err
-	})
-	return out, err
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachRecord calls f for each record location. Records whose block
+// retention has already deleted are skipped.
+func (s *Store) eachRecord(ctx context.Context, table string, magic byte, locs []uint64, f func(h *blockHeader, i int) error) error {
+	for _, l := range locs {
+		id, i := splitLoc(l)
+		h, err := s.blockHeader(ctx, table, magic, id)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := f(h, i); err != nil {
+			return fmt.Errorf("decode record %d of block %d: %w", i, id, err)
+		}
+	}
+	return nil
 }
 
 func clampLimit(n, def int) int {
@@ -101,82 +213,6 @@ func (s *Store) timeRange(sig int, start, end time.Time) (int64, int64, error) {
 		}
 	}
 	return lo, hi, nil
-}
-
-// hit is one search result: where the record is stored and its document id.
-type hit struct {
-	loc uint64
-	id  string
-}
-
-// search runs q over the partitions of [start, end] and returns the first
-// limit hits in time order, and the total number of matches.
-func (s *Store) search(ctx context.Context, si *signalIndex, q query.Query, start, end int64, limit int, forward bool) ([]hit, uint64, error) {
-	if end < start {
-		return nil, 0, nil
-	}
-	t0 := time.Now()
-	defer s.m.searchDuration.UpdateDuration(t0)
-	parts := si.partitions(start, end)
-	if len(parts) == 0 {
-		return nil, 0, nil
-	}
-	incl := true
-	tq := query.NewDateRangeInclusiveQuery(time.Unix(0, start), time.Unix(0, end), &incl, &incl)
-	tq.SetField(fieldTimestamp)
-	full := query.NewConjunctionQuery([]query.Query{q, tq})
-	req := bleve.NewSearchRequestOptions(full, limit, 0, false)
-	order := "-" + fieldTimestamp
-	if forward {
-		order = fieldTimestamp
-	}
-	req.SortBy([]string{order, "_id"})
-	req.Fields = []string{fieldLoc}
-	req.Score = "none"
-	idx := make([]bleve.Index, len(parts))
-	for i, p := range parts {
-		idx[i] = p.idx
-	}
-	alias := bleve.NewIndexAlias(idx...)
-	res, err := alias.SearchInContext(ctx, req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, 0, ctx.Err()
-		}
-		return nil, 0, fmt.Errorf("search %s: %w", si.signal, err)
-	}
-	return hitsOf(res.Hits), res.Total, nil
-}
-
-func hitsOf(dm search.DocumentMatchCollection) []hit {
-	out := make([]hit, 0, len(dm))
-	for _, h := range dm {
-		v, ok := h.Fields[fieldLoc].(string)
-		if !ok || len(v) != 8 {
-			continue
-		}
-		out = append(out, hit{loc: binary.BigEndian.Uint64([]byte(v)), id: h.ID})
-	}
-	return out
-}
-
-// fetch reads the records of hits from the block store, in hit order.
-// Records whose block retention has already deleted are skipped.
-func (s *Store) fetch(ctx context.Context, table string, magic byte, hits []hit, each func(h *blockHeader, i int) error) error {
-	for _, ht := range hits {
-		id, i := splitLoc(ht.loc)
-		h, err := s.blockHeader(ctx, table, magic, id)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := each(h, i); err != nil {
-			return fmt.Errorf("decode record %d of block %d: %w", i, id, err)
-		}
-	}
-	return nil
 }
 
 func (s *Store) blockHeader(ctx context.Context, table string, magic byte, id int64) (*blockHeader, error) {
@@ -224,30 +260,32 @@ func (s *Store) Trace(ctx context.Context, traceID string) ([]Span, error) {
 	return spans[id], nil
 }
 
-// traceSpans fetches the spans of the given traces in one search.
+// traceSpans fetches the spans of the given traces, each once.
 func (s *Store) traceSpans(ctx context.Context, ids []string) (map[string][]Span, error) {
-	qs := make([]query.Query, len(ids))
+	want := make(map[string]bool, len(ids))
+	kids := make([]pred, len(ids))
 	for i, id := range ids {
-		tq := query.NewTermQuery(id)
-		tq.SetField(fieldTraceID)
-		qs[i] = tq
+		want[id] = true
+		kids[i] = &termPred{field: fieldTraceID, value: id, lower: true}
 	}
-	var q query.Query = query.NewDisjunctionQuery(qs)
-	if len(qs) == 1 {
-		q = qs[0]
-	}
+	p := &boolPred{or: true, kids: kids}
 	start, end, _ := s.timeRange(sigSpans, time.Time{}, time.Time{})
-	hits, _, err := s.search(ctx, s.spans, q, start, end, maxTraceSpans, true)
-	if err != nil {
-		return nil, err
-	}
 	out := map[string][]Span{}
-	err = s.fetch(ctx, tableSpans, blockMagicSpans, hits, func(h *blockHeader, i int) error {
-		sp, err := decodeSpan(h, i)
-		if err == nil {
+	seen := map[string]bool{}
+	err := s.scanGroups(ctx, s.spans, p.candidate(), start, end, true, func(g groupRef) (bool, error) {
+		return false, s.eachRecord(ctx, tableSpans, blockMagicSpans, g.locs, func(h *blockHeader, i int) error {
+			sp, err := decodeSpan(h, i)
+			if err != nil || !want[sp.TraceID] {
+				return err
+			}
+			k := sp.TraceID + sp.SpanID
+			if seen[k] || len(out[sp.TraceID]) >= maxTraceSpans {
+				return nil
+			}
+			seen[k] = true
 			out[sp.TraceID] = append(out[sp.TraceID], sp)
-		}
-		return err
+			return nil
+		})
 	})
 	for _, spans := range out {
 		slices.SortStableFunc(spans, compareSpans)
@@ -306,29 +344,23 @@ type TraceSummary struct {
 
 // SearchTraces returns summaries of the newest traces matching q.
 func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary, error) {
-	bq, err := compileQuery(q.Query, true)
+	up, err := compileQuery(q.Query, s.spans.text)
 	if err != nil {
 		return nil, err
 	}
-	conds := []query.Query{bq}
-	term := func(field, v string) {
-		tq := query.NewTermQuery(v)
-		tq.SetField(field)
-		conds = append(conds, tq)
-	}
+	conds := &boolPred{kids: []pred{up}}
 	if q.Service != "" {
-		term(fieldService, q.Service)
+		conds.kids = append(conds.kids, &termPred{field: fieldService, value: q.Service})
 	}
 	if q.Operation != "" {
-		term(fieldName, q.Operation)
+		conds.kids = append(conds.kids, &termPred{field: fieldName, value: q.Operation})
 	}
+	errSpan := &termPred{field: fieldStatus, value: "error", lower: true}
 	switch q.Error {
 	case "true":
-		term(fieldStatus, "error")
+		conds.kids = append(conds.kids, errSpan)
 	case "false":
-		errq := query.NewTermQuery("error")
-		errq.SetField(fieldStatus)
-		conds = append(conds, query.NewBooleanQuery(nil, nil, []query.Query{errq}))
+		conds.kids = append(conds.kids, notPred{errSpan})
 	case "":
 	default:
 		return nil, inputErrorf("error must be true or false, not %q", q.Error)
@@ -337,44 +369,68 @@ func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary,
 		return nil, inputErrorf("duration bounds %s..%s are not a range", q.MinDuration, q.MaxDuration)
 	}
 	if q.MinDuration > 0 || q.MaxDuration > 0 {
-		var lo, hi *float64
-		t := true
+		r := &rangePred{field: fieldDuration, lo: math.Inf(-1), hi: math.Inf(1), minIncl: true, maxIncl: true}
 		if q.MinDuration > 0 {
-			v := float64(q.MinDuration.Nanoseconds())
-			lo = &v
+			r.lo = float64(q.MinDuration.Nanoseconds())
 		}
 		if q.MaxDuration > 0 {
-			v := float64(q.MaxDuration.Nanoseconds())
-			hi = &v
+			r.hi = float64(q.MaxDuration.Nanoseconds())
 		}
-		nq := query.NewNumericRangeInclusiveQuery(lo, hi, &t, &t)
-		nq.SetField(fieldDuration)
-		conds = append(conds, nq)
+		conds.kids = append(conds.kids, r)
 	}
 	start, end, err := s.timeRange(sigSpans, q.Start, q.End)
 	if err != nil {
 		return nil, err
 	}
-	limit := clampLimit(q.Limit, 20)
-	limit = min(limit, 1000)
-	// Collect distinct trace ids from the newest matching spans. Spans of
-	// one trace cluster in time, so a few spans per wanted trace suffice.
-	var ids []string
-	seen := map[string]bool{}
-	want := min(limit*20, maxTraceSpans)
-	hits, _, err := s.search(ctx, s.spans, query.NewConjunctionQuery(conds), start, end, want, false)
+	limit := min(clampLimit(q.Limit, 20), 1000)
+	// The newest matching span of each trace decides its place.
+	newest := map[string]int64{}
+	kth := func() int64 {
+		ts := make([]int64, 0, len(newest))
+		for _, t := range newest {
+			ts = append(ts, t)
+		}
+		slices.Sort(ts)
+		return ts[len(ts)-limit]
+	}
+	err = s.scanGroups(ctx, s.spans, conds.candidate(), start, end, false, func(g groupRef) (bool, error) {
+		if len(newest) >= limit && g.maxTs < kth() {
+			return true, nil
+		}
+		if !conds.maybe(g.bloom) {
+			return false, nil
+		}
+		return false, s.eachRecord(ctx, tableSpans, blockMagicSpans, g.locs, func(h *blockHeader, i int) error {
+			sp, err := decodeSpan(h, i)
+			if err != nil {
+				return err
+			}
+			v := spanView(&sp)
+			v.text = s.spans.text
+			if v.ts < start || v.ts > end || !conds.match(v) {
+				return nil
+			}
+			if v.ts > newest[sp.TraceID] {
+				newest[sp.TraceID] = v.ts
+			}
+			return nil
+		})
+	})
 	if err != nil {
 		return nil, err
 	}
-	for _, h := range hits {
-		id := traceIDOfDoc(h.id)
-		if !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-			if len(ids) == limit {
-				break
-			}
+	ids := make([]string, 0, len(newest))
+	for id := range newest {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b string) int {
+		if c := cmpInt64(newest[b], newest[a]); c != 0 {
+			return c
 		}
+		return strings.Compare(a, b)
+	})
+	if len(ids) > limit {
+		ids = ids[:limit]
 	}
 	if len(ids) == 0 {
 		return []TraceSummary{}, nil

@@ -1,15 +1,14 @@
 package logstore
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -280,24 +279,23 @@ func unixTime(ns int64) time.Time {
 	return time.Unix(0, ns).UTC()
 }
 
-// decodeLog decodes record i of a logs block. The record's key is a digest of
-// its content and resource, so re-delivering the same record is idempotent.
-func decodeLog(h *blockHeader, i int) (LogRecord, [16]byte, error) {
-	var key [16]byte
+// decodeLog decodes record i of a logs block, and returns with it a digest
+// of its content and resource, which identifies a re-delivered record.
+func decodeLog(h *blockHeader, i int) (LogRecord, uint64, error) {
 	d, err := h.record(i)
 	if err != nil {
-		return LogRecord{}, key, err
+		return LogRecord{}, 0, err
+	}
+	resIdx := d.uvarint()
+	res, svc, err := h.resource(resIdx)
+	if err != nil {
+		return LogRecord{}, 0, err
+	}
+	scope, err := h.scope(d.uvarint())
+	if err != nil {
+		return LogRecord{}, 0, err
 	}
 	start := d.buf
-	res, svc, err := h.resource(d.uvarint())
-	if err != nil {
-		return LogRecord{}, key, err
-	}
-	scopeIdx := d.uvarint()
-	scope, err := h.scope(scopeIdx)
-	if err != nil {
-		return LogRecord{}, key, err
-	}
 	var r LogRecord
 	ts := d.varint()
 	obs := d.varint()
@@ -312,7 +310,7 @@ func decodeLog(h *blockHeader, i int) (LogRecord, [16]byte, error) {
 	d.uvarint() // flags
 	r.EventName = d.str()
 	if d.err != nil {
-		return LogRecord{}, key, d.err
+		return LogRecord{}, 0, d.err
 	}
 	r.Service = svc
 	r.Resource = res
@@ -320,43 +318,8 @@ func decodeLog(h *blockHeader, i int) (LogRecord, [16]byte, error) {
 	if r.Timestamp.IsZero() {
 		r.Timestamp = r.ObservedTimestamp
 	}
-	key = logKey(h, start[:len(start)-len(d.buf)], r)
+	key := xxhash.Sum64(start[:len(start)-len(d.buf)]) ^ h.resDigest[resIdx]*0x9e3779b97f4a7c15 ^ xxhash.Sum64String(scope.Name+"\x00"+scope.Version)
 	return r, key, nil
-}
-
-// logKey digests a record's encoded bytes together with its resource and
-// scope (the record refers to them by index, which differs between blocks).
-func logKey(h *blockHeader, rec []byte, r LogRecord) [16]byte {
-	hs := sha256.New()
-	// Skip the two index varints at the start of the record.
-	d := decoder{buf: rec}
-	d.uvarint()
-	d.uvarint()
-	hs.Write(d.buf)
-	hs.Write([]byte(r.Service))
-	writeMapDigest(hs, r.Resource)
-	hs.Write([]byte(r.Scope.Name))
-	hs.Write([]byte(r.Scope.Version))
-	var key [16]byte
-	copy(key[:], hs.Sum(nil))
-	return key
-}
-
-type byteWriter interface{ Write([]byte) (int, error) }
-
-// writeMapDigest writes a map in key order so equal maps digest equally.
-func writeMapDigest(w byteWriter, m map[string]any) {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sortStrings(keys)
-	for _, k := range keys {
-		w.Write([]byte(k))
-		w.Write([]byte{0})
-		w.Write([]byte(stringify(m[k])))
-		w.Write([]byte{0})
-	}
 }
 
 var spanKinds = [...]string{"unspecified", "internal", "server", "client", "producer", "consumer"}
@@ -437,8 +400,6 @@ func serviceOf(r pcommon.Resource) string {
 }
 
 func normSeverity(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
-
-func sortStrings(s []string) { slices.Sort(s) }
 
 // stringify renders a decoded value as text for indexing: strings as they
 // are, anything structured as JSON.

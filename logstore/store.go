@@ -148,8 +148,8 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 		s.db.close()
 		return nil, err
 	}
-	s.ixLog = &indexer{s: s, si: s.logs, table: tableLogs, build: buildLogDoc, magic: blockMagicLogs}
-	s.ixSpn = &indexer{s: s, si: s.spans, table: tableSpans, build: buildSpanDoc, magic: blockMagicSpans}
+	s.ixLog = &indexer{s: s, si: s.logs, table: tableLogs, magic: blockMagicLogs}
+	s.ixSpn = &indexer{s: s, si: s.spans, table: tableSpans, magic: blockMagicSpans}
 	for i, ix := range []*indexer{s.ixLog, s.ixSpn} {
 		cp, err := s.db.checkpoint(ctx, ix.si.signal)
 		if err != nil {
@@ -162,6 +162,12 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("read last block: %w", err)
 		}
 		ix.applied, ix.persisted = cp, cp
+		if n, err := ix.si.dropAfter(ctx, cp); err != nil {
+			s.closeParts()
+			return nil, err
+		} else if n > 0 {
+			s.log.Info("dropped_unpersisted_groups", "signal", ix.si.signal, "groups", n)
+		}
 		s.committed[i].Store(last)
 		s.indexedTo[i].Store(cp)
 		s.committedRec[i].Store(backlog)
