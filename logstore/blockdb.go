@@ -23,7 +23,7 @@ type blockDB struct {
 	done chan struct{}
 	// onCommit is called by the writer after each commit with the highest
 	// block id of each table it wrote.
-	onCommit func(lastLog, lastSpan int64)
+	onCommit func(last, records [2]int64)
 	// checkpoints returns the indexers' durable checkpoints, written along
 	// with the next commit (or on the idle tick).
 	checkpoints func() (logs, spans int64)
@@ -222,7 +222,7 @@ func (b *blockDB) commit(group []*writeReq) (err error) {
 			tx.Rollback()
 		}
 	}()
-	var last [2]int64
+	var last, records [2]int64
 	stmts := map[string]*sql.Stmt{}
 	for _, r := range group {
 		for _, blk := range r.blocks {
@@ -242,11 +242,12 @@ func (b *blockDB) commit(group []*writeReq) (err error) {
 			if err != nil {
 				return err
 			}
-			if blk.table == tableLogs {
-				last[0] = id
-			} else {
-				last[1] = id
+			i := 0
+			if blk.table == tableSpans {
+				i = 1
 			}
+			last[i] = id
+			records[i] += int64(blk.count)
 		}
 		for _, s := range r.services {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO services(signal, service, operation, last_seen) VALUES (?, ?, ?, ?)
@@ -263,7 +264,7 @@ func (b *blockDB) commit(group []*writeReq) (err error) {
 		return fmt.Errorf("commit: %w", err)
 	}
 	if b.onCommit != nil {
-		b.onCommit(last[0], last[1])
+		b.onCommit(last, records)
 	}
 	return nil
 }

@@ -329,23 +329,58 @@ type pendingBatch struct {
 	err         error
 }
 
+// Indexing waits for records to gather, so that groups are large when
+// traffic is light: a step runs once minStepRecords are waiting or the
+// oldest waiting record has waited maxIndexDelay.
+const (
+	minStepRecords = 4096
+	maxIndexDelay  = time.Second
+)
+
 // run indexes until ctx is done. wake is signalled after every commit.
 func (ix *indexer) run(ctx context.Context, wake <-chan struct{}) {
 	const maxDocs = 8192
+	sig := sigIndex(ix.si.signal)
+	var since time.Time // when records started waiting
 	for {
-		n, err := ix.step(ctx, maxDocs)
-		if err != nil && ctx.Err() == nil {
-			ix.s.log.Error("index_blocks", "signal", ix.si.signal, "err", err)
-			ix.s.m.indexErrors(ix.si.signal).Inc()
+		lag := ix.s.lag(sig)
+		var wait time.Duration
+		switch {
+		case lag <= 0:
+			since, wait = time.Time{}, time.Second
+		case lag < minStepRecords:
+			if since.IsZero() {
+				since = time.Now()
+			}
+			wait = maxIndexDelay - time.Since(since)
 		}
-		if n > 0 && err == nil {
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-wake:
+			case <-t.C:
+			}
+			t.Stop()
 			continue
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-wake:
-		case <-time.After(time.Second):
+		_, err := ix.step(ctx, maxDocs)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			ix.s.log.Error("index_blocks", "signal", ix.si.signal, "err", err)
+			ix.s.m.indexErrors(ix.si.signal).Inc()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+		if ix.s.lag(sig) <= 0 {
+			since = time.Time{}
 		}
 	}
 }
@@ -361,8 +396,12 @@ type groupKey struct {
 // blocks it applied.
 func (ix *indexer) step(ctx context.Context, maxDocs int) (int, error) {
 	blocks, err := ix.s.db.blocksAfter(ctx, ix.table, ix.applied, maxDocs)
-	if err != nil || len(blocks) == 0 {
+	if err != nil {
 		return 0, err
+	}
+	if len(blocks) == 0 {
+		ix.s.resyncLag(sigIndex(ix.si.signal))
+		return 0, nil
 	}
 	spans := ix.magic == blockMagicSpans
 	groups := map[groupKey]*group{}

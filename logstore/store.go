@@ -225,12 +225,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.db.ping(ctx)
 }
 
-func (s *Store) onCommit(lastLog, lastSpan int64) {
-	for i, id := range [2]int64{lastLog, lastSpan} {
+func (s *Store) onCommit(last, records [2]int64) {
+	for i, id := range last {
 		if id <= 0 {
 			continue
 		}
 		s.committed[i].Store(id)
+		s.committedRec[i].Add(records[i])
 		select {
 		case s.wake[i] <- struct{}{}:
 		default:
@@ -247,7 +248,11 @@ func (s *Store) indexedUpTo(signal string, id int64, records int) {
 	s.indexedRec[i].Add(int64(records))
 }
 
-func (s *Store) lag(i int) int64 { return s.committedRec[i].Load() - s.indexedRec[i].Load() }
+func (s *Store) lag(i int) int64 { return max(0, s.committedRec[i].Load()-s.indexedRec[i].Load()) }
+
+// resyncLag forgets records counted as waiting when the indexer finds no
+// block to index (retention deleted them first).
+func (s *Store) resyncLag(i int) { s.indexedRec[i].Store(s.committedRec[i].Load()) }
 
 // ConsumeLogs stores ld durably; it returns only once the records are
 // committed to disk. Indexing follows shortly after.
@@ -296,7 +301,6 @@ func (s *Store) consume(ctx context.Context, sig, n int, encode func(time.Time) 
 		return fmt.Errorf("append blocks: %w", err)
 	}
 	s.m.commitDuration.UpdateDuration(start)
-	s.committedRec[sig].Add(int64(n))
 	s.cat.committed(seen)
 	s.m.stored[sig].Add(n)
 	s.m.rawBytes[sig].Add(raw)
