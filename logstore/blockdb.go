@@ -35,6 +35,18 @@ type storedBlock struct {
 	data         []byte
 	count        int
 	minTs, maxTs int64
+	group        *groupMeta // for group blocks
+}
+
+// groupMeta is what the store keeps in memory about a group block.
+type groupMeta struct {
+	id           int64
+	firstBlock   int64
+	day          int64
+	minTs, maxTs int64
+	count        int
+	bloomOff     int64
+	bloomLen     int
 }
 
 type serviceSeen struct {
@@ -45,16 +57,20 @@ type serviceSeen struct {
 type writeReq struct {
 	blocks   []storedBlock
 	services []serviceSeen
+	ids      []int64 // filled by the writer: the id of each block
 	err      chan error
 }
 
 const (
-	tableLogs  = "log_blocks"
-	tableSpans = "span_blocks"
+	tableLogs       = "log_blocks"
+	tableSpans      = "span_blocks"
+	tableLogGroups  = "log_groups"
+	tableSpanGroups = "span_groups"
 )
 
 var migrations = []string{
-	// 1: blocks, checkpoints and the services catalogue.
+	// 1: request blocks (until indexed), group blocks, checkpoints and the
+	// services catalogue.
 	`CREATE TABLE log_blocks (
 		id     INTEGER PRIMARY KEY AUTOINCREMENT,
 		min_ts INTEGER NOT NULL,
@@ -71,6 +87,32 @@ var migrations = []string{
 		data   BLOB NOT NULL
 	);
 	CREATE INDEX span_blocks_max_ts ON span_blocks(max_ts);
+	CREATE TABLE log_groups (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		first_block INTEGER NOT NULL,
+		day         INTEGER NOT NULL,
+		min_ts      INTEGER NOT NULL,
+		max_ts      INTEGER NOT NULL,
+		count       INTEGER NOT NULL,
+		bloom_off   INTEGER NOT NULL,
+		bloom_len   INTEGER NOT NULL,
+		data        BLOB NOT NULL
+	);
+	CREATE INDEX log_groups_max_ts ON log_groups(max_ts);
+	CREATE INDEX log_groups_first_block ON log_groups(first_block);
+	CREATE TABLE span_groups (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		first_block INTEGER NOT NULL,
+		day         INTEGER NOT NULL,
+		min_ts      INTEGER NOT NULL,
+		max_ts      INTEGER NOT NULL,
+		count       INTEGER NOT NULL,
+		bloom_off   INTEGER NOT NULL,
+		bloom_len   INTEGER NOT NULL,
+		data        BLOB NOT NULL
+	);
+	CREATE INDEX span_groups_max_ts ON span_groups(max_ts);
+	CREATE INDEX span_groups_first_block ON span_groups(first_block);
 	CREATE TABLE checkpoints (
 		signal   TEXT PRIMARY KEY,
 		block_id INTEGER NOT NULL
@@ -225,22 +267,35 @@ func (b *blockDB) commit(group []*writeReq) (err error) {
 	var last, records [2]int64
 	stmts := map[string]*sql.Stmt{}
 	for _, r := range group {
+		r.ids = r.ids[:0]
 		for _, blk := range r.blocks {
 			st := stmts[blk.table]
 			if st == nil {
-				st, err = tx.PrepareContext(ctx, "INSERT INTO "+blk.table+"(min_ts, max_ts, count, data) VALUES (?, ?, ?, ?)")
+				q := "INSERT INTO " + blk.table + "(min_ts, max_ts, count, data) VALUES (?, ?, ?, ?)"
+				if blk.group != nil {
+					q = "INSERT INTO " + blk.table + "(min_ts, max_ts, count, data, first_block, day, bloom_off, bloom_len) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+				}
+				st, err = tx.PrepareContext(ctx, q)
 				if err != nil {
 					return err
 				}
 				stmts[blk.table] = st
 			}
-			res, err := st.ExecContext(ctx, blk.minTs, blk.maxTs, blk.count, blk.data)
+			args := []any{blk.minTs, blk.maxTs, blk.count, blk.data}
+			if g := blk.group; g != nil {
+				args = append(args, g.firstBlock, g.day, g.bloomOff, g.bloomLen)
+			}
+			res, err := st.ExecContext(ctx, args...)
 			if err != nil {
 				return fmt.Errorf("insert block: %w", err)
 			}
 			id, err := res.LastInsertId()
 			if err != nil {
 				return err
+			}
+			r.ids = append(r.ids, id)
+			if blk.group != nil {
+				continue
 			}
 			i := 0
 			if blk.table == tableSpans {
@@ -282,6 +337,11 @@ func (b *blockDB) checkpointsTx(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints(signal, block_id) VALUES (?, ?)
 			ON CONFLICT(signal) DO UPDATE SET block_id = excluded.block_id`, sig, v); err != nil {
 			return fmt.Errorf("write checkpoint: %w", err)
+		}
+		// Request blocks up to the checkpoint live on in group blocks.
+		table := [2]string{tableLogs, tableSpans}[i]
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE id <= ?", v); err != nil {
+			return fmt.Errorf("delete indexed blocks: %w", err)
 		}
 	}
 	// Only remember them once the transaction commits; harmless to rewrite.
@@ -393,6 +453,34 @@ func (b *blockDB) deleteBefore(ctx context.Context, table, signal string, cutoff
 		}
 	}
 	return total, nil
+}
+
+// groups returns the metadata of every group block of table.
+func (b *blockDB) groups(ctx context.Context, table string) ([]groupMeta, error) {
+	rows, err := b.db.QueryContext(ctx, "SELECT id, first_block, day, min_ts, max_ts, count, bloom_off, bloom_len FROM "+table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []groupMeta
+	for rows.Next() {
+		var g groupMeta
+		if err := rows.Scan(&g.id, &g.firstBlock, &g.day, &g.minTs, &g.maxTs, &g.count, &g.bloomOff, &g.bloomLen); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// deleteGroupsAfter removes group blocks built from request blocks after
+// cp: a replay rebuilds them.
+func (b *blockDB) deleteGroupsAfter(ctx context.Context, table string, cp int64) (int64, error) {
+	res, err := b.w.ExecContext(ctx, "DELETE FROM "+table+" WHERE first_block > ?", cp)
+	if err != nil {
+		return 0, fmt.Errorf("delete groups after the checkpoint: %w", err)
+	}
+	return res.RowsAffected()
 }
 
 // ping checks the database answers and can take a write lock.

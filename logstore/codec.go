@@ -231,6 +231,8 @@ func (d *decoder) id() []byte {
 type blockHeader struct {
 	resources []map[string]any
 	resDigest []uint64
+	resRaw    [][]byte // each resource's encoding, for re-grouping
+	scopeRaw  [][]byte
 	services  []string
 	scopes    []Scope
 	offsets   []uint32
@@ -247,14 +249,18 @@ func decodeHeader(b []byte, magic byte) (*blockHeader, error) {
 	for i := 0; i < nr && d.err == nil; i++ {
 		before := d.buf
 		attrs := d.attrs(0)
-		h.resDigest = append(h.resDigest, xxhash.Sum64(before[:len(before)-len(d.buf)]))
+		raw := before[:len(before)-len(d.buf)]
+		h.resRaw = append(h.resRaw, raw)
+		h.resDigest = append(h.resDigest, xxhash.Sum64(raw))
 		h.resources = append(h.resources, attrs)
 		svc, _ := attrs["service.name"].(string)
 		h.services = append(h.services, svc)
 	}
 	ns := d.count()
 	for i := 0; i < ns && d.err == nil; i++ {
+		before := d.buf
 		h.scopes = append(h.scopes, Scope{Name: d.str(), Version: d.str(), Attributes: d.attrs(0)})
+		h.scopeRaw = append(h.scopeRaw, before[:len(before)-len(d.buf)])
 	}
 	n := d.count()
 	offs := d.raw(uint64(n) * 4)
@@ -293,4 +299,75 @@ func (h *blockHeader) scope(i uint64) (Scope, error) {
 		return Scope{}, errCorrupt
 	}
 	return h.scopes[i], nil
+}
+
+// recordBytes returns record i's encoding.
+func (h *blockHeader) recordBytes(i int) []byte {
+	end := len(h.records)
+	if i+1 < len(h.offsets) {
+		end = int(h.offsets[i+1])
+	}
+	return h.records[h.offsets[i]:end]
+}
+
+// regrouper copies records out of blocks into a new block, carrying the
+// resources and scopes they refer to. The indexer uses it to store each
+// group's records together, so a search reads one block per group.
+type regrouper struct {
+	magic     byte
+	resources encoder
+	scopes    encoder
+	recs      encoder
+	offsets   []uint32
+	resMap    map[srcRef]uint64
+	scopeMap  map[srcRef]uint64
+}
+
+type srcRef struct {
+	h *blockHeader
+	i uint64
+}
+
+func newRegrouper(magic byte) *regrouper {
+	return &regrouper{magic: magic, resMap: map[srcRef]uint64{}, scopeMap: map[srcRef]uint64{}}
+}
+
+// add copies record i of h.
+func (g *regrouper) add(h *blockHeader, i int) error {
+	d := decoder{buf: h.recordBytes(i)}
+	res, scope := d.uvarint(), d.uvarint()
+	if d.err != nil || res >= uint64(len(h.resRaw)) || scope >= uint64(len(h.scopeRaw)) {
+		return errCorrupt
+	}
+	nr, ok := g.resMap[srcRef{h, res}]
+	if !ok {
+		nr = uint64(len(g.resMap))
+		g.resMap[srcRef{h, res}] = nr
+		g.resources.buf = append(g.resources.buf, h.resRaw[res]...)
+	}
+	ns, ok := g.scopeMap[srcRef{h, scope}]
+	if !ok {
+		ns = uint64(len(g.scopeMap))
+		g.scopeMap[srcRef{h, scope}] = ns
+		g.scopes.buf = append(g.scopes.buf, h.scopeRaw[scope]...)
+	}
+	g.offsets = append(g.offsets, uint32(len(g.recs.buf)))
+	g.recs.uvarint(nr)
+	g.recs.uvarint(ns)
+	g.recs.buf = append(g.recs.buf, d.buf...)
+	return nil
+}
+
+func (g *regrouper) bytes() []byte {
+	e := encoder{buf: make([]byte, 0, 16+len(g.resources.buf)+len(g.scopes.buf)+4*len(g.offsets)+len(g.recs.buf))}
+	e.buf = append(e.buf, g.magic, blockVersion)
+	e.uvarint(uint64(len(g.resMap)))
+	e.buf = append(e.buf, g.resources.buf...)
+	e.uvarint(uint64(len(g.scopeMap)))
+	e.buf = append(e.buf, g.scopes.buf...)
+	e.uvarint(uint64(len(g.offsets)))
+	for _, o := range g.offsets {
+		e.buf = binary.LittleEndian.AppendUint32(e.buf, o)
+	}
+	return append(e.buf, g.recs.buf...)
 }

@@ -78,7 +78,7 @@ func resolveField(name string) (string, fieldKind) {
 // match decides for one record.
 type pred interface {
 	candidate() query.Query
-	maybe(bloom []byte) bool
+	maybe(has func(uint64) bool) bool
 	match(v *view) bool
 }
 
@@ -285,9 +285,9 @@ func termQuery(field, v string) query.Query {
 
 type matchAll struct{}
 
-func (matchAll) candidate() query.Query { return query.NewMatchAllQuery() }
-func (matchAll) maybe([]byte) bool      { return true }
-func (matchAll) match(*view) bool       { return true }
+func (matchAll) candidate() query.Query       { return query.NewMatchAllQuery() }
+func (matchAll) maybe(func(uint64) bool) bool { return true }
+func (matchAll) match(*view) bool             { return true }
 
 type boolPred struct {
 	or   bool
@@ -305,9 +305,9 @@ func (b *boolPred) candidate() query.Query {
 	return query.NewConjunctionQuery(qs)
 }
 
-func (b *boolPred) maybe(bloom []byte) bool {
+func (b *boolPred) maybe(has func(uint64) bool) bool {
 	for _, k := range b.kids {
-		if k.maybe(bloom) == b.or {
+		if k.maybe(has) == b.or {
 			return b.or
 		}
 	}
@@ -327,10 +327,10 @@ func (b *boolPred) match(v *view) bool {
 // without it.
 type notPred struct{ p pred }
 
-func (notPred) candidate() query.Query { return query.NewMatchAllQuery() }
-func (notPred) maybe([]byte) bool      { return true }
-func (n notPred) match(v *view) bool   { return !n.p.match(v) }
-func (e existsPred) maybe([]byte) bool { return true }
+func (notPred) candidate() query.Query            { return query.NewMatchAllQuery() }
+func (notPred) maybe(func(uint64) bool) bool      { return true }
+func (n notPred) match(v *view) bool              { return !n.p.match(v) }
+func (e existsPred) maybe(func(uint64) bool) bool { return true }
 func (e existsPred) candidate() query.Query {
 	if e.field == fieldTimestamp {
 		return query.NewMatchAllQuery()
@@ -363,11 +363,11 @@ func (t *termPred) candidate() query.Query {
 	return termQuery(t.field, t.value)
 }
 
-func (t *termPred) maybe(bloom []byte) bool {
+func (t *termPred) maybe(has func(uint64) bool) bool {
 	if !inBloom(t.field, t.value) {
 		return true
 	}
-	return bloomHas(bloom, bloomHash(t.field, t.value))
+	return has(bloomHash(t.field, t.value))
 }
 
 func (t *termPred) match(v *view) bool {
@@ -402,9 +402,9 @@ func (w *wordsPred) candidate() query.Query {
 	return query.NewConjunctionQuery(qs)
 }
 
-func (w *wordsPred) maybe(bloom []byte) bool {
+func (w *wordsPred) maybe(has func(uint64) bool) bool {
 	for _, t := range w.toks {
-		if inBloom(fieldBody, t) && !bloomHas(bloom, bloomHash(fieldBody, t)) {
+		if inBloom(fieldBody, t) && !has(bloomHash(fieldBody, t)) {
 			return false
 		}
 	}
@@ -452,8 +452,8 @@ type globPred struct {
 	lower          bool
 }
 
-func (g *globPred) candidate() query.Query { return fieldsTerm(g.field) }
-func (g *globPred) maybe([]byte) bool      { return true }
+func (g *globPred) candidate() query.Query       { return fieldsTerm(g.field) }
+func (g *globPred) maybe(func(uint64) bool) bool { return true }
 
 func (g *globPred) match(v *view) bool {
 	if g.field == fieldBody {
@@ -593,7 +593,7 @@ func (r *rangePred) candidate() query.Query {
 	return q
 }
 
-func (r *rangePred) maybe([]byte) bool { return true }
+func (r *rangePred) maybe(func(uint64) bool) bool { return true }
 
 func (r *rangePred) match(v *view) bool {
 	if r.time {
@@ -615,8 +615,8 @@ type strRangePred struct {
 	minIncl, maxIncl bool
 }
 
-func (r *strRangePred) candidate() query.Query { return fieldsTerm(r.field) }
-func (r *strRangePred) maybe([]byte) bool      { return true }
+func (r *strRangePred) candidate() query.Query       { return fieldsTerm(r.field) }
+func (r *strRangePred) maybe(func(uint64) bool) bool { return true }
 
 func (r *strRangePred) match(v *view) bool {
 	for _, s := range v.strs[r.field] {

@@ -2,16 +2,13 @@ package logstore
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math"
 	"math/bits"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/document"
-	index "github.com/blevesearch/bleve_index_api"
 	"github.com/cespare/xxhash/v2"
 )
 
@@ -34,7 +31,6 @@ const (
 	fieldMinTs      = "min_ts"
 	fieldMaxTs      = "max_ts"
 	fieldFirstBlock = "first_block"
-	fieldBloom      = "bloom"
 	fieldDurMin     = "duration_min"
 	fieldDurMax     = "duration_max"
 
@@ -74,28 +70,11 @@ func bloomBuild(hashes map[uint64]struct{}) []byte {
 	return out
 }
 
-// bloomHas reports whether h may be in the encoded filter; an empty filter
-// holds nothing.
-func bloomHas(f []byte, h uint64) bool {
-	words := len(f) / 8
-	if words == 0 {
-		return false
-	}
-	m := uint64(words * 64)
-	h1, h2 := h, bits.RotateLeft64(h, 32)|1
-	for i := uint64(0); i < bloomHashes; i++ {
-		b := (h1 + i*h2) % m
-		if binary.LittleEndian.Uint64(f[(b/64)*8:])&(1<<(b%64)) == 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // group accumulates the records of one group while an indexing step runs.
 type group struct {
 	day    int64
-	locs   []uint64
+	recs   *regrouper
+	n      int
 	minTs  int64
 	maxTs  int64
 	words  map[string]map[string]struct{}
@@ -108,8 +87,13 @@ type group struct {
 }
 
 func newGroup(day int64, spans bool) *group {
+	magic := byte(blockMagicLogs)
+	if spans {
+		magic = blockMagicSpans
+	}
 	return &group{
 		day:    day,
+		recs:   newRegrouper(magic),
 		words:  map[string]map[string]struct{}{},
 		nums:   map[string]map[float64]struct{}{},
 		hashes: map[uint64]struct{}{},
@@ -133,15 +117,18 @@ func (g *group) word(field, v string) {
 	set[v] = struct{}{}
 }
 
-// add puts one record, seen through its view, into the group.
-func (g *group) add(v *view, text analysis.Analyzer, loc uint64) {
-	if len(g.locs) == 0 || v.ts < g.minTs {
+// add puts record i of h, seen through its view, into the group.
+func (g *group) add(v *view, text analysis.Analyzer, h *blockHeader, i int) error {
+	if err := g.recs.add(h, i); err != nil {
+		return err
+	}
+	if g.n == 0 || v.ts < g.minTs {
 		g.minTs = v.ts
 	}
-	if len(g.locs) == 0 || v.ts > g.maxTs {
+	if g.n == 0 || v.ts > g.maxTs {
 		g.maxTs = v.ts
 	}
-	g.locs = append(g.locs, loc)
+	g.n++
 	if v.body != "" {
 		g.fields[fieldBody] = struct{}{}
 		for _, t := range tokens(text, v.body) {
@@ -172,6 +159,7 @@ func (g *group) add(v *view, text analysis.Analyzer, loc uint64) {
 			set[x] = struct{}{}
 		}
 	}
+	return nil
 }
 
 // document builds the group's bleve document.
@@ -214,49 +202,5 @@ func (g *group) document(id string, firstBlock int64, ws, kw analysis.Analyzer) 
 		}
 	}
 	doc.AddField(document.NewNumericFieldWithIndexingOptions(fieldFirstBlock, nil, float64(firstBlock), optNumeric))
-	doc.AddField(document.NewTextFieldWithIndexingOptions(fieldLoc, nil, encodeLocs(g.minTs, g.maxTs, g.locs), index.StoreField))
-	if b := bloomBuild(g.hashes); b != nil {
-		doc.AddField(document.NewTextFieldWithIndexingOptions(fieldBloom, nil, b, index.StoreField))
-	}
 	return doc
-}
-
-// encodeLocs stores a group's time span and record locations compactly:
-// varint times, then (block delta, record index) pairs in block order.
-func encodeLocs(minTs, maxTs int64, locs []uint64) []byte {
-	slices.Sort(locs)
-	b := binary.AppendVarint(nil, minTs)
-	b = binary.AppendVarint(b, maxTs)
-	b = binary.AppendUvarint(b, uint64(len(locs)))
-	var prev int64
-	for _, l := range locs {
-		blk, i := splitLoc(l)
-		b = binary.AppendUvarint(b, uint64(blk-prev))
-		b = binary.AppendUvarint(b, uint64(i))
-		prev = blk
-	}
-	return b
-}
-
-// groupRef is a group as a search sees it.
-type groupRef struct {
-	minTs, maxTs int64
-	locs         []uint64
-	bloom        []byte
-}
-
-func decodeLocs(b []byte) (groupRef, error) {
-	d := decoder{buf: b}
-	g := groupRef{minTs: d.varint(), maxTs: d.varint()}
-	n := d.count()
-	g.locs = make([]uint64, 0, n)
-	var blk int64
-	for i := 0; i < n && d.err == nil; i++ {
-		blk += int64(d.uvarint())
-		g.locs = append(g.locs, makeLoc(blk, int(d.uvarint())))
-	}
-	if d.err != nil {
-		return groupRef{}, fmt.Errorf("group locations: %w", d.err)
-	}
-	return g, nil
 }

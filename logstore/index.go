@@ -2,8 +2,10 @@ package logstore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -90,11 +92,74 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	return m, nil
 }
 
-// partition is one day of one signal's index.
+// partition is one day of one signal's index: the bleve index of its
+// groups and the file of their bloom filters.
 type partition struct {
 	day int64 // days since the Unix epoch, UTC
 	dir string
 	idx bleve.Index
+
+	bmu       sync.Mutex
+	bloom     *os.File
+	bloomSize int64
+}
+
+func openBloomFile(path string) (*os.File, int64, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
+}
+
+// appendBloom stores a group's bloom filter and returns where. The file is
+// derived data like the index: synced before the checkpoint moves, and
+// whatever a crash leaves after it is unreferenced.
+func (p *partition) appendBloom(b []byte) (int64, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	p.bmu.Lock()
+	defer p.bmu.Unlock()
+	off := p.bloomSize
+	if _, err := p.bloom.WriteAt(b, off); err != nil {
+		return 0, fmt.Errorf("write bloom filter: %w", err)
+	}
+	p.bloomSize += int64(len(b))
+	return off, nil
+}
+
+// bloomChecker returns a membership test against a group's stored bloom
+// filter that reads only the words it needs.
+func (p *partition) bloomChecker(off int64, n int) func(uint64) bool {
+	var word [8]byte
+	return func(h uint64) bool {
+		words := n / 8
+		if words == 0 {
+			return false
+		}
+		m := uint64(words * 64)
+		h1, h2 := h, bits.RotateLeft64(h, 32)|1
+		for i := uint64(0); i < bloomHashes; i++ {
+			b := (h1 + i*h2) % m
+			if _, err := p.bloom.ReadAt(word[:], off+int64(b/64)*8); err != nil {
+				return true // cannot rule it out
+			}
+			if binary.LittleEndian.Uint64(word[:])&(1<<(b%64)) == 0 {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func (p *partition) close() error {
+	return errors.Join(p.idx.Close(), p.bloom.Close())
 }
 
 const nsPerDay = int64(24 * time.Hour)
@@ -120,6 +185,9 @@ type signalIndex struct {
 	mu      sync.RWMutex
 	parts   map[int64]*partition
 	minDay  int64 // partitions before this day are refused (retention)
+
+	gmu    sync.RWMutex
+	groups map[int64]*groupMeta // every group block, by id
 }
 
 func openSignalIndex(dir, signal string) (*signalIndex, error) {
@@ -139,6 +207,7 @@ func openSignalIndex(dir, signal string) (*signalIndex, error) {
 		ws:      m.AnalyzerNamed(wsAnalyzer),
 		keyword: m.AnalyzerNamed(keyword.Name),
 		parts:   map[int64]*partition{},
+		groups:  map[int64]*groupMeta{},
 	}
 	if err := os.MkdirAll(si.dir, 0o700); err != nil {
 		return nil, err
@@ -162,7 +231,13 @@ func openSignalIndex(dir, signal string) (*signalIndex, error) {
 			si.close()
 			return nil, fmt.Errorf("open partition %q: %w", p, oerr)
 		}
-		si.parts[day] = &partition{day: day, dir: p, idx: idx}
+		bf, size, oerr := openBloomFile(p + ".bloom")
+		if oerr != nil {
+			idx.Close()
+			si.close()
+			return nil, fmt.Errorf("open bloom filters of %q: %w", p, oerr)
+		}
+		si.parts[day] = &partition{day: day, dir: p, idx: idx, bloom: bf, bloomSize: size}
 	}
 	return si, nil
 }
@@ -190,7 +265,12 @@ func (si *signalIndex) partitionFor(day int64) (*partition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create partition %q: %w", dir, err)
 	}
-	p = &partition{day: day, dir: dir, idx: idx}
+	bf, size, err := openBloomFile(dir + ".bloom")
+	if err != nil {
+		idx.Close()
+		return nil, fmt.Errorf("create bloom filters of %q: %w", dir, err)
+	}
+	p = &partition{day: day, dir: dir, idx: idx, bloom: bf, bloomSize: size}
 	si.parts[day] = p
 	return p, nil
 }
@@ -224,14 +304,64 @@ func (si *signalIndex) dropBefore(minDay int64) (int, error) {
 	si.mu.Unlock()
 	var errs []error
 	for _, p := range drop {
-		if err := p.idx.Close(); err != nil {
+		if err := p.close(); err != nil {
 			errs = append(errs, err)
 		}
 		if err := os.RemoveAll(p.dir); err != nil {
 			errs = append(errs, err)
 		}
+		if err := os.Remove(p.dir + ".bloom"); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, err)
+		}
 	}
+	si.forgetGroups(func(g *groupMeta) bool { return g.day < minDay })
 	return len(drop), errors.Join(errs...)
+}
+
+// group returns a group's metadata and partition, or false if retention
+// has dropped it.
+func (si *signalIndex) group(id int64) (*groupMeta, *partition, bool) {
+	si.gmu.RLock()
+	g := si.groups[id]
+	si.gmu.RUnlock()
+	if g == nil {
+		return nil, nil, false
+	}
+	si.mu.RLock()
+	p := si.parts[g.day]
+	si.mu.RUnlock()
+	return g, p, p != nil
+}
+
+func (si *signalIndex) addGroups(gs []*groupMeta) {
+	si.gmu.Lock()
+	for _, g := range gs {
+		si.groups[g.id] = g
+	}
+	si.gmu.Unlock()
+}
+
+func (si *signalIndex) forgetGroups(drop func(*groupMeta) bool) {
+	si.gmu.Lock()
+	for id, g := range si.groups {
+		if drop(g) {
+			delete(si.groups, id)
+		}
+	}
+	si.gmu.Unlock()
+}
+
+// syncBlooms makes every partition's bloom filters durable.
+func (si *signalIndex) syncBlooms() error {
+	si.mu.RLock()
+	defer si.mu.RUnlock()
+	var errs []error
+	for _, p := range si.parts {
+		if err := p.bloom.Sync(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // dropAfter deletes the group documents built from blocks after cp. They
@@ -278,7 +408,7 @@ func (si *signalIndex) close() error {
 	defer si.mu.Unlock()
 	var errs []error
 	for d, p := range si.parts {
-		if err := p.idx.Close(); err != nil {
+		if err := p.close(); err != nil {
 			errs = append(errs, fmt.Errorf("close partition %s: %w", p.dir, err))
 		}
 		delete(si.parts, d)
@@ -312,11 +442,12 @@ func severityName(n int32) string {
 // indexer applies stored blocks of one signal to its index, in block order,
 // and advances the durable checkpoint when bleve reports a batch persisted.
 type indexer struct {
-	s       *Store
-	si      *signalIndex
-	table   string
-	magic   byte
-	applied int64 // highest block id handed to bleve
+	s          *Store
+	si         *signalIndex
+	table      string // request blocks
+	groupTable string // group blocks
+	magic      byte
+	applied    int64 // highest block id handed to bleve
 
 	mu        sync.Mutex
 	pending   []*pendingBatch // batches handed to bleve, oldest first
@@ -392,8 +523,11 @@ type groupKey struct {
 	severity string
 }
 
-// step indexes the next run of stored blocks as groups; it returns how many
-// blocks it applied.
+// step indexes the next run of stored request blocks: it sorts their
+// records into groups, stores each group's records as one block (so a
+// search reads one block per group), writes the groups' bloom filters and
+// hands their documents to bleve. It returns how many request blocks it
+// applied.
 func (ix *indexer) step(ctx context.Context, maxDocs int) (int, error) {
 	blocks, err := ix.s.db.blocksAfter(ctx, ix.table, ix.applied, maxDocs)
 	if err != nil {
@@ -404,27 +538,11 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) (int, error) {
 		return 0, nil
 	}
 	spans := ix.magic == blockMagicSpans
-	groups := map[groupKey]*group{}
-	batches := map[int64]*bleve.Batch{}
+	open := map[groupKey]*group{}
+	var done []*group
 	firstBlock := blocks[0].id
-	seq := 0
-	docs, records := 0, 0
+	records := 0
 	minDay := ix.si.minDayValue()
-	flush := func(k groupKey, g *group) error {
-		p, err := ix.si.partitionFor(k.day)
-		if err != nil {
-			return err
-		}
-		batch := batches[k.day]
-		if batch == nil {
-			batch = p.idx.NewBatch()
-			batches[k.day] = batch
-		}
-		id := strconv.FormatInt(firstBlock, 36) + "." + strconv.Itoa(seq)
-		seq++
-		docs++
-		return batch.IndexAdvanced(g.document(id, firstBlock, ix.si.ws, ix.si.keyword))
-	}
 	upTo := ix.applied
 	for _, blk := range blocks {
 		records += blk.count
@@ -466,25 +584,72 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) (int, error) {
 			if k.day < minDay {
 				continue // already past retention
 			}
-			g := groups[k]
+			g := open[k]
 			if g == nil {
 				g = newGroup(k.day, spans)
-				groups[k] = g
+				open[k] = g
 			}
-			g.add(v, ix.si.text, makeLoc(blk.id, i))
-			if len(g.locs) >= maxGroupRecords {
-				if err := flush(k, g); err != nil {
-					return 0, err
-				}
-				delete(groups, k)
+			if err := g.add(v, ix.si.text, h, i); err != nil {
+				ix.s.m.indexErrors(ix.si.signal).Inc()
+				continue
+			}
+			if g.n >= maxGroupRecords {
+				done = append(done, g)
+				delete(open, k)
 			}
 		}
 	}
-	for k, g := range groups {
-		if err := flush(k, g); err != nil {
+	for _, g := range open {
+		done = append(done, g)
+	}
+
+	// Store the group blocks and bloom filters first: a group document
+	// must never point at a block that is not there.
+	req := &writeReq{}
+	metas := make([]*groupMeta, len(done))
+	for i, g := range done {
+		p, err := ix.si.partitionFor(g.day)
+		if err != nil {
 			return 0, err
 		}
+		bloom := bloomBuild(g.hashes)
+		off, err := p.appendBloom(bloom)
+		if err != nil {
+			return 0, err
+		}
+		metas[i] = &groupMeta{firstBlock: firstBlock, day: g.day, minTs: g.minTs, maxTs: g.maxTs, count: g.n, bloomOff: off, bloomLen: len(bloom)}
+		req.blocks = append(req.blocks, storedBlock{
+			table: ix.groupTable,
+			data:  ix.s.enc.EncodeAll(g.recs.bytes(), nil),
+			count: g.n,
+			minTs: g.minTs,
+			maxTs: g.maxTs,
+			group: metas[i],
+		})
 	}
+	if len(req.blocks) > 0 {
+		if err := ix.s.db.append(ctx, req); err != nil {
+			return 0, fmt.Errorf("store group blocks: %w", err)
+		}
+	}
+	batches := map[int64]*bleve.Batch{}
+	for i, g := range done {
+		metas[i].id = req.ids[i]
+		p, err := ix.si.partitionFor(g.day)
+		if err != nil {
+			return 0, err
+		}
+		batch := batches[g.day]
+		if batch == nil {
+			batch = p.idx.NewBatch()
+			batches[g.day] = batch
+		}
+		if err := batch.IndexAdvanced(g.document(groupDocID(metas[i].id), firstBlock, ix.si.ws, ix.si.keyword)); err != nil {
+			return 0, fmt.Errorf("index group: %w", err)
+		}
+	}
+	ix.si.addGroups(metas)
+
 	pb := &pendingBatch{upTo: upTo, outstanding: len(batches)}
 	ix.mu.Lock()
 	ix.pending = append(ix.pending, pb)
@@ -507,10 +672,12 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) (int, error) {
 	}
 	ix.applied = upTo
 	ix.s.m.indexed(ix.si.signal).Add(records)
-	ix.s.m.groups(ix.si.signal).Add(docs)
+	ix.s.m.groups(ix.si.signal).Add(len(done))
 	ix.s.indexedUpTo(ix.si.signal, upTo, records)
 	return len(blocks), nil
 }
+
+func groupDocID(id int64) string { return strconv.FormatInt(id, 36) }
 
 // persistedBatch is bleve's callback: when every partition of a batch has
 // persisted it, the checkpoint can move past the batch's blocks, provided

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,15 +74,15 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (LogResult, error) {
 	top := newTopK[LogRecord](limit, q.Forward)
 	seen := map[uint64]struct{}{}
 	total := 0
-	err = s.scanGroups(ctx, s.logs, p.candidate(), start, end, q.Forward, func(g groupRef) (bool, error) {
+	err = s.scanGroups(ctx, s.logs, p.candidate(), start, end, q.Forward, func(g *groupMeta, has func(uint64) bool) (bool, error) {
 		improve := top.canImprove(g.minTs, g.maxTs)
 		if total >= totalCap && !improve {
 			return true, nil
 		}
-		if !p.maybe(g.bloom) {
+		if !p.maybe(has) {
 			return false, nil
 		}
-		return false, s.eachRecord(ctx, tableLogs, blockMagicLogs, g.locs, func(h *blockHeader, i int) error {
+		return false, s.eachRecord(ctx, tableLogGroups, blockMagicLogs, g, func(h *blockHeader, i int) error {
 			r, key, err := decodeLog(h, i)
 			if err != nil {
 				return err
@@ -110,9 +111,9 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (LogResult, error) {
 
 // scanGroups visits the groups that may hold matches of cand within
 // [start, end], newest first (oldest first if forward): partitions in day
-// order and, within one, groups by their newest (oldest) record. visit
-// returns true to stop.
-func (s *Store) scanGroups(ctx context.Context, si *signalIndex, cand query.Query, start, end int64, forward bool, visit func(groupRef) (bool, error)) error {
+// order and, within one, groups by their newest (oldest) record. has tests
+// the group's bloom filter. visit returns true to stop.
+func (s *Store) scanGroups(ctx context.Context, si *signalIndex, cand query.Query, start, end int64, forward bool, visit func(g *groupMeta, has func(uint64) bool) (bool, error)) error {
 	if end < start {
 		return nil
 	}
@@ -126,13 +127,12 @@ func (s *Store) scanGroups(ctx context.Context, si *signalIndex, cand query.Quer
 	if forward {
 		order = []string{fieldMinTs, "_id"}
 	}
-	const page = 256
+	const page = 512
 	for _, p := range parts {
 		var after []string
 		for {
 			req := bleve.NewSearchRequestOptions(full, page, 0, false)
 			req.SortBy(order)
-			req.Fields = []string{fieldLoc, fieldBloom}
 			req.Score = "none"
 			if after != nil {
 				req.SearchAfter = after
@@ -145,15 +145,15 @@ func (s *Store) scanGroups(ctx context.Context, si *signalIndex, cand query.Quer
 				return fmt.Errorf("search %s: %w", p.dir, err)
 			}
 			for _, h := range res.Hits {
-				locs, _ := h.Fields[fieldLoc].(string)
-				g, err := decodeLocs([]byte(locs))
+				id, err := strconv.ParseInt(h.ID, 36, 64)
 				if err != nil {
-					return err
+					continue
 				}
-				if b, ok := h.Fields[fieldBloom].(string); ok {
-					g.bloom = []byte(b)
+				g, gp, ok := si.group(id)
+				if !ok {
+					continue // dropped by retention
 				}
-				stop, err := visit(g)
+				stop, err := visit(g, gp.bloomChecker(g.bloomOff, g.bloomLen))
 				if err != nil || stop {
 					return err
 				}
@@ -170,20 +170,19 @@ func (s *Store) scanGroups(ctx context.Context, si *signalIndex, cand query.Quer
 	return nil
 }
 
-// eachRecord calls f for each record location. Records whose block
-// retention has already deleted are skipped.
-func (s *Store) eachRecord(ctx context.Context, table string, magic byte, locs []uint64, f func(h *blockHeader, i int) error) error {
-	for _, l := range locs {
-		id, i := splitLoc(l)
-		h, err := s.blockHeader(ctx, table, magic, id)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
+// eachRecord calls f for each record of a group. A group whose block
+// retention has already deleted has none.
+func (s *Store) eachRecord(ctx context.Context, table string, magic byte, g *groupMeta, f func(h *blockHeader, i int) error) error {
+	h, err := s.blockHeader(ctx, table, magic, g.id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for i := range h.offsets {
 		if err := f(h, i); err != nil {
-			return fmt.Errorf("decode record %d of block %d: %w", i, id, err)
+			return fmt.Errorf("decode record %d of group %d: %w", i, g.id, err)
 		}
 	}
 	return nil
@@ -272,8 +271,8 @@ func (s *Store) traceSpans(ctx context.Context, ids []string) (map[string][]Span
 	start, end, _ := s.timeRange(sigSpans, time.Time{}, time.Time{})
 	out := map[string][]Span{}
 	seen := map[string]bool{}
-	err := s.scanGroups(ctx, s.spans, p.candidate(), start, end, true, func(g groupRef) (bool, error) {
-		return false, s.eachRecord(ctx, tableSpans, blockMagicSpans, g.locs, func(h *blockHeader, i int) error {
+	err := s.scanGroups(ctx, s.spans, p.candidate(), start, end, true, func(g *groupMeta, has func(uint64) bool) (bool, error) {
+		return false, s.eachRecord(ctx, tableSpanGroups, blockMagicSpans, g, func(h *blockHeader, i int) error {
 			sp, err := decodeSpan(h, i)
 			if err != nil || !want[sp.TraceID] {
 				return err
@@ -393,14 +392,14 @@ func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary,
 		slices.Sort(ts)
 		return ts[len(ts)-limit]
 	}
-	err = s.scanGroups(ctx, s.spans, conds.candidate(), start, end, false, func(g groupRef) (bool, error) {
+	err = s.scanGroups(ctx, s.spans, conds.candidate(), start, end, false, func(g *groupMeta, has func(uint64) bool) (bool, error) {
 		if len(newest) >= limit && g.maxTs < kth() {
 			return true, nil
 		}
-		if !conds.maybe(g.bloom) {
+		if !conds.maybe(has) {
 			return false, nil
 		}
-		return false, s.eachRecord(ctx, tableSpans, blockMagicSpans, g.locs, func(h *blockHeader, i int) error {
+		return false, s.eachRecord(ctx, tableSpanGroups, blockMagicSpans, g, func(h *blockHeader, i int) error {
 			sp, err := decodeSpan(h, i)
 			if err != nil {
 				return err

@@ -148,8 +148,8 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 		s.db.close()
 		return nil, err
 	}
-	s.ixLog = &indexer{s: s, si: s.logs, table: tableLogs, magic: blockMagicLogs}
-	s.ixSpn = &indexer{s: s, si: s.spans, table: tableSpans, magic: blockMagicSpans}
+	s.ixLog = &indexer{s: s, si: s.logs, table: tableLogs, groupTable: tableLogGroups, magic: blockMagicLogs}
+	s.ixSpn = &indexer{s: s, si: s.spans, table: tableSpans, groupTable: tableSpanGroups, magic: blockMagicSpans}
 	for i, ix := range []*indexer{s.ixLog, s.ixSpn} {
 		cp, err := s.db.checkpoint(ctx, ix.si.signal)
 		if err != nil {
@@ -168,6 +168,20 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 		} else if n > 0 {
 			s.log.Info("dropped_unpersisted_groups", "signal", ix.si.signal, "groups", n)
 		}
+		if _, err := s.db.deleteGroupsAfter(ctx, ix.groupTable, cp); err != nil {
+			s.closeParts()
+			return nil, err
+		}
+		metas, err := s.db.groups(ctx, ix.groupTable)
+		if err != nil {
+			s.closeParts()
+			return nil, fmt.Errorf("load groups: %w", err)
+		}
+		gs := make([]*groupMeta, len(metas))
+		for j := range metas {
+			gs[j] = &metas[j]
+		}
+		ix.si.addGroups(gs)
 		s.committed[i].Store(last)
 		s.indexedTo[i].Store(cp)
 		s.committedRec[i].Store(backlog)
@@ -177,7 +191,16 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 		}
 	}
 	s.db.onCommit = s.onCommit
-	s.db.checkpoints = func() (int64, int64) { return s.ixLog.checkpoint(), s.ixSpn.checkpoint() }
+	s.db.checkpoints = func() (int64, int64) {
+		l, sp := s.ixLog.checkpoint(), s.ixSpn.checkpoint()
+		// Bloom filters of the groups up to the checkpoints were written
+		// before their documents reached bleve; make them durable first.
+		if err := errors.Join(s.logs.syncBlooms(), s.spans.syncBlooms()); err != nil {
+			s.log.Error("sync_bloom_filters", "err", err)
+			return 0, 0
+		}
+		return l, sp
+	}
 	if err := s.cat.load(ctx, s.db, s.now().Add(-max(cfg.LogsRetention, cfg.TracesRetention)).UnixNano()); err != nil {
 		s.closeParts()
 		return nil, fmt.Errorf("load services: %w", err)
