@@ -415,6 +415,14 @@ func (w *wordsPred) match(v *view) bool {
 	if v.body == "" {
 		return false
 	}
+	// Every word of the body is a substring of the lower-cased body: a
+	// cheap test rules most records out before the body is split.
+	lower := v.lowerBody()
+	for _, t := range w.toks {
+		if !strings.Contains(lower, t) {
+			return false
+		}
+	}
 	body := v.bodyTokens()
 	if w.phrase {
 		for i := 0; i+len(w.toks) <= len(body); i++ {
@@ -627,6 +635,66 @@ func (r *strRangePred) match(v *view) bool {
 			continue
 		}
 		return true
+	}
+	return false
+}
+
+// requiredWords returns body words every match must contain that can be
+// looked for in a record's raw bytes before it is decoded: ASCII letters
+// only (a structured body is searched as JSON, whose numbers, true, false
+// and null are not in the raw bytes as text).
+func requiredWords(p pred) []string {
+	switch p := p.(type) {
+	case *wordsPred:
+		var out []string
+		for _, t := range p.toks {
+			if rawSearchable(t) {
+				out = append(out, t)
+			}
+		}
+		return out
+	case *boolPred:
+		if p.or {
+			return nil
+		}
+		var out []string
+		for _, k := range p.kids {
+			out = append(out, requiredWords(k)...)
+		}
+		return out
+	}
+	return nil
+}
+
+func rawSearchable(t string) bool {
+	if len(t) < 3 || t == "true" || t == "false" || t == "null" {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if c := t[i]; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFold reports whether b contains the lower-case ASCII word w in
+// any case.
+func containsFold(b []byte, w string) bool {
+	first := w[0]
+	for i := 0; i+len(w) <= len(b); i++ {
+		if b[i]|0x20 != first {
+			continue
+		}
+		j := 1
+		for ; j < len(w); j++ {
+			if b[i+j]|0x20 != w[j] {
+				break
+			}
+		}
+		if j == len(w) {
+			return true
+		}
 	}
 	return false
 }

@@ -48,8 +48,9 @@ type LogQuery struct {
 type LogResult struct {
 	Records []LogRecord `json:"records"`
 	Total   uint64      `json:"total"`
-	// TotalExact is false when Total stopped counting at its cap and is a
-	// lower bound.
+	// TotalExact is false when counting stopped (at 10,000 matches, or
+	// after reading 200,000 records once the page was settled) and Total
+	// is a lower bound.
 	TotalExact bool `json:"total_exact"`
 }
 
@@ -57,6 +58,10 @@ type LogResult struct {
 // a lower bound (TotalExact false), as Elasticsearch does by default, so a
 // broad query over a large range costs a bounded scan.
 const totalCap = 10000
+
+// scanBudget bounds the records a search reads to count matches once its
+// page of results is settled; past it the total is a lower bound too.
+const scanBudget = 200_000
 
 // SearchLogs returns the records matching q.
 func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (LogResult, error) {
@@ -72,17 +77,29 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (LogResult, error) {
 	t0 := time.Now()
 	defer s.m.searchDuration.UpdateDuration(t0)
 	top := newTopK[LogRecord](limit, q.Forward)
+	words := requiredWords(p)
 	seen := map[uint64]struct{}{}
-	total := 0
+	total, scanned := 0, 0
+	exact := true
 	err = s.scanGroups(ctx, s.logs, p.candidate(), start, end, q.Forward, func(g *groupMeta, has func(uint64) bool) (bool, error) {
 		improve := top.canImprove(g.minTs, g.maxTs)
-		if total >= totalCap && !improve {
+		if !improve && (total >= totalCap || scanned >= scanBudget) {
+			exact = false
 			return true, nil
 		}
+		scanned += g.count
 		if !p.maybe(has) {
 			return false, nil
 		}
 		return false, s.eachRecord(ctx, tableLogGroups, blockMagicLogs, g, func(h *blockHeader, i int) error {
+			if len(words) > 0 {
+				raw := h.recordBytes(i)
+				for _, w := range words {
+					if !containsFold(raw, w) {
+						return nil
+					}
+				}
+			}
 			r, key, err := decodeLog(h, i)
 			if err != nil {
 				return err
@@ -106,7 +123,7 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (LogResult, error) {
 	if err != nil {
 		return LogResult{}, err
 	}
-	return LogResult{Records: top.sorted(), Total: uint64(total), TotalExact: total < totalCap}, nil
+	return LogResult{Records: top.sorted(), Total: uint64(total), TotalExact: exact && total < totalCap}, nil
 }
 
 // scanGroups visits the groups that may hold matches of cand within
@@ -127,9 +144,11 @@ func (s *Store) scanGroups(ctx context.Context, si *signalIndex, cand query.Quer
 	if forward {
 		order = []string{fieldMinTs, "_id"}
 	}
-	const page = 512
 	for _, p := range parts {
 		var after []string
+		// Pages grow: the first is cheap when a search stops early, the
+		// later ones spare re-running the query for a long scan.
+		page := 256
 		for {
 			req := bleve.NewSearchRequestOptions(full, page, 0, false)
 			req.SortBy(order)
@@ -162,6 +181,7 @@ func (s *Store) scanGroups(ctx context.Context, si *signalIndex, cand query.Quer
 				break
 			}
 			after = res.Hits[len(res.Hits)-1].Sort
+			page = min(page*4, 16384)
 		}
 		if err := ctx.Err(); err != nil {
 			return err

@@ -204,6 +204,31 @@ func TestStoreLogsAndTraces(t *testing.T) {
 	}
 }
 
+func TestStoreStructuredBody(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	defer s.Close()
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "api")
+	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now().Add(-time.Minute)))
+	m := lr.Body().SetEmptyMap()
+	m.PutStr("user", "Alice")
+	m.PutBool("paid", true)
+	m.PutInt("items", 42)
+	if err := s.ConsumeLogs(ctx, ld); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexed(t, s)
+	for _, q := range []string{"alice", "ALICE", "true", "42", "paid", `"paid true"`} {
+		res, err := s.SearchLogs(ctx, LogQuery{Query: q})
+		if err != nil || res.Total != 1 {
+			t.Errorf("SearchLogs(%q) over a map body = %v, total %d, want 1", q, err, res.Total)
+		}
+	}
+}
+
 func TestStoreRedeliveryIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t, t.TempDir())

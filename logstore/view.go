@@ -22,6 +22,16 @@ type view struct {
 	text  analysis.Analyzer // splits the body into words, once
 	toks  []string
 	toked bool
+	lower string
+	lowed bool
+}
+
+// lowerBody returns the body in lower case, computed on first use.
+func (v *view) lowerBody() string {
+	if !v.lowed {
+		v.lower, v.lowed = strings.ToLower(v.body), true
+	}
+	return v.lower
 }
 
 // bodyTokens returns the body's words, splitting it on first use.
