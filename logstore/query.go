@@ -281,10 +281,13 @@ func (s *Store) Trace(ctx context.Context, traceID string) ([]Span, error) {
 
 // traceSpans fetches the spans of the given traces, each once.
 func (s *Store) traceSpans(ctx context.Context, ids []string) (map[string][]Span, error) {
-	want := make(map[string]bool, len(ids))
+	want := make(map[[16]byte]bool, len(ids))
 	kids := make([]pred, len(ids))
 	for i, id := range ids {
-		want[id] = true
+		var raw [16]byte
+		if _, err := hex.Decode(raw[:], []byte(id)); err == nil {
+			want[raw] = true
+		}
 		kids[i] = &termPred{field: fieldTraceID, value: id, lower: true}
 	}
 	p := &boolPred{or: true, kids: kids}
@@ -293,8 +296,12 @@ func (s *Store) traceSpans(ctx context.Context, ids []string) (map[string][]Span
 	seen := map[string]bool{}
 	err := s.scanGroups(ctx, s.spans, p.candidate(), start, end, true, func(g *groupMeta, has func(uint64) bool) (bool, error) {
 		return false, s.eachRecord(ctx, tableSpanGroups, blockMagicSpans, g, func(h *blockHeader, i int) error {
+			// The trace id leads a span's encoding: test it before decoding.
+			if tid, ok := spanTraceID(h.recordBytes(i)); !ok || !want[tid] {
+				return nil
+			}
 			sp, err := decodeSpan(h, i)
-			if err != nil || !want[sp.TraceID] {
+			if err != nil {
 				return err
 			}
 			k := sp.TraceID + sp.SpanID

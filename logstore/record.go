@@ -424,3 +424,17 @@ func stringify(v any) string {
 	}
 	return string(b)
 }
+
+// spanTraceID reads the trace id of an encoded span without decoding it.
+func spanTraceID(rec []byte) ([16]byte, bool) {
+	var id [16]byte
+	d := decoder{buf: rec}
+	d.uvarint()
+	d.uvarint()
+	b := d.id()
+	if d.err != nil || len(b) != 16 {
+		return id, false
+	}
+	copy(id[:], b)
+	return id, true
+}
