@@ -13,6 +13,7 @@
 //	LOOKOUT_INGEST_TOKEN=... lookout-load -signal logs -duration 30s -concurrency 8 -batch 1000
 //	lookout-load -token-file ./lookout-data/ingest-token -signal traces -total 1000000 -gzip -report json
 //	lookout-load -measure-json-size -signal logs -batch 1000 -total 100000
+//	lookout-load queries -api http://127.0.0.1:8080 -password-file lookout-data/initial-admin-password
 //
 // Answers 429 and 503 are retried after Retry-After (capped by -max-retry-after) and counted as
 // refusals; any other non-2xx answer or transport error counts as an error, and the first one is
@@ -66,6 +67,9 @@ var errUsage = errors.New("usage")
 var errRequestsFailed = errors.New("some requests failed")
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "queries" {
+		return runQueries(ctx, args[1:], getenv, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("lookout-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg config
