@@ -639,16 +639,14 @@ func (r *strRangePred) match(v *view) bool {
 	return false
 }
 
-// requiredWords returns body words every match must contain that can be
-// looked for in a record's raw bytes before it is decoded: ASCII letters
-// only (a structured body is searched as JSON, whose numbers, true, false
-// and null are not in the raw bytes as text).
+// requiredWords returns body words every match must contain, for a test on
+// a record's raw bytes before it is decoded (see logBody).
 func requiredWords(p pred) []string {
 	switch p := p.(type) {
 	case *wordsPred:
 		var out []string
 		for _, t := range p.toks {
-			if rawSearchable(t) {
+			if isASCII(t) {
 				out = append(out, t)
 			}
 		}
@@ -666,29 +664,35 @@ func requiredWords(p pred) []string {
 	return nil
 }
 
-func rawSearchable(t string) bool {
-	if len(t) < 3 || t == "true" || t == "false" || t == "null" {
-		return false
-	}
-	for i := 0; i < len(t); i++ {
-		if c := t[i]; c < 'a' || c > 'z' {
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
 			return false
 		}
 	}
 	return true
 }
 
-// containsFold reports whether b contains the lower-case ASCII word w in
-// any case.
+// containsFold reports whether b contains the lower-case ASCII word w,
+// ignoring the case of ASCII letters in b.
 func containsFold(b []byte, w string) bool {
+	if len(w) == 0 {
+		return true
+	}
+	lower := func(c byte) byte {
+		if c >= 'A' && c <= 'Z' {
+			return c + ('a' - 'A')
+		}
+		return c
+	}
 	first := w[0]
 	for i := 0; i+len(w) <= len(b); i++ {
-		if b[i]|0x20 != first {
+		if lower(b[i]) != first {
 			continue
 		}
 		j := 1
 		for ; j < len(w); j++ {
-			if b[i+j]|0x20 != w[j] {
+			if lower(b[i+j]) != w[j] {
 				break
 			}
 		}

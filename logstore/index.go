@@ -2,10 +2,8 @@ package logstore
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -135,26 +133,19 @@ func (p *partition) appendBloom(b []byte) (int64, error) {
 }
 
 // bloomChecker returns a membership test against a group's stored bloom
-// filter that reads only the words it needs.
-func (p *partition) bloomChecker(off int64, n int) func(uint64) bool {
-	var word [8]byte
+// filter; each test reads one 64-byte block.
+func (p *partition) bloomChecker(off int64, size int) func(uint64) bool {
+	var block [bloomBlock]byte
+	n := uint64(size / bloomBlock)
 	return func(h uint64) bool {
-		words := n / 8
-		if words == 0 {
+		if n == 0 {
 			return false
 		}
-		m := uint64(words * 64)
-		h1, h2 := h, bits.RotateLeft64(h, 32)|1
-		for i := uint64(0); i < bloomHashes; i++ {
-			b := (h1 + i*h2) % m
-			if _, err := p.bloom.ReadAt(word[:], off+int64(b/64)*8); err != nil {
-				return true // cannot rule it out
-			}
-			if binary.LittleEndian.Uint64(word[:])&(1<<(b%64)) == 0 {
-				return false
-			}
+		blk, pos := bloomProbe(h, n)
+		if _, err := p.bloom.ReadAt(block[:], off+int64(blk*bloomBlock)); err != nil {
+			return true // cannot rule it out
 		}
-		return true
+		return bloomBlockHas(block[:], pos)
 	}
 }
 

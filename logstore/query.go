@@ -93,10 +93,11 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (LogResult, error) {
 		}
 		return false, s.eachRecord(ctx, tableLogGroups, blockMagicLogs, g, func(h *blockHeader, i int) error {
 			if len(words) > 0 {
-				raw := h.recordBytes(i)
-				for _, w := range words {
-					if !containsFold(raw, w) {
-						return nil
+				if body, ok := logBody(h.recordBytes(i)); ok {
+					for _, w := range words {
+						if !containsFold(body, w) {
+							return nil
+						}
 					}
 				}
 			}
@@ -181,7 +182,7 @@ func (s *Store) scanGroups(ctx context.Context, si *signalIndex, cand query.Quer
 				break
 			}
 			after = res.Hits[len(res.Hits)-1].Sort
-			page = min(page*4, 16384)
+			page = min(page*16, 65536)
 		}
 		if err := ctx.Err(); err != nil {
 			return err

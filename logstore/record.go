@@ -438,3 +438,21 @@ func spanTraceID(rec []byte) ([16]byte, bool) {
 	copy(id[:], b)
 	return id, true
 }
+
+// logBody returns the body of an encoded log record when it is a string,
+// without decoding the rest: every word of such a body is a substring of
+// it, which makes a cheap test before a full decode.
+func logBody(rec []byte) ([]byte, bool) {
+	d := decoder{buf: rec}
+	d.uvarint() // resource
+	d.uvarint() // scope
+	d.varint()  // timestamp
+	d.varint()  // observed
+	d.varint()  // severity number
+	d.raw(d.uvarint())
+	if d.byte() != valStr || d.err != nil {
+		return nil, false
+	}
+	b := d.raw(d.uvarint())
+	return b, d.err == nil
+}

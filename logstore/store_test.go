@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -273,5 +276,74 @@ func TestStoreReplaysUnindexedBlocks(t *testing.T) {
 	res, err := s.SearchLogs(ctx, LogQuery{})
 	if err != nil || res.Total != 50 {
 		t.Fatalf("after reopen: %v total %d, want 50", err, res.Total)
+	}
+}
+
+// clock is a settable time source.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
+func TestRetentionDropsExpiredDays(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	now := time.Now().UTC()
+	clk := &clock{now: now}
+	s, err := Open(ctx, Config{Dir: dir, LogsRetention: 48 * time.Hour, TracesRetention: 48 * time.Hour}, Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	old := now.Add(-40 * time.Hour)
+	if err := s.ConsumeLogs(ctx, testLogs(old, 10)); err != nil {
+		t.Fatal(err)
+	}
+	// Records stamped 47h ahead are still kept when the clock has moved on
+	// 48h and the old day is gone.
+	recent := now.Add(47 * time.Hour)
+	if err := s.ConsumeLogs(ctx, testLogs(recent, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConsumeTraces(ctx, testTraces(old)); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexed(t, s)
+	if res, err := s.SearchLogs(ctx, LogQuery{End: recent.Add(time.Hour)}); err != nil || res.Total != 20 {
+		t.Fatalf("before retention: %v total %d, want 20", err, res.Total)
+	}
+	oldPart := filepath.Join(dir, "index", "logs", dayName(dayOf(old.UnixNano())))
+	if _, err := os.Stat(oldPart); err != nil {
+		t.Fatalf("partition of the old day: %v", err)
+	}
+
+	// 48h later the old records (40h old then) are past retention, and so
+	// is their whole day.
+	clk.Set(now.Add(48 * time.Hour))
+	s.enforceRetention(ctx)
+	res, err := s.SearchLogs(ctx, LogQuery{})
+	if err != nil || res.Total != 10 {
+		t.Fatalf("after retention: %v total %d, want the 10 recent records", err, res.Total)
+	}
+	if spans, err := s.Trace(ctx, traceID(1).String()); err != nil || len(spans) != 0 {
+		t.Fatalf("expired trace: %v, %d spans, want none", err, len(spans))
+	}
+	if _, err := os.Stat(oldPart); !os.IsNotExist(err) {
+		t.Fatalf("partition of the expired day still on disk: %v", err)
+	}
+	if _, err := os.Stat(oldPart + ".bloom"); !os.IsNotExist(err) {
+		t.Fatalf("bloom file of the expired day still on disk: %v", err)
 	}
 }

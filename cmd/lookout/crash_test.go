@@ -214,3 +214,41 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	}
 	t.Logf("%d batches acknowledged before SIGKILL, %d records searchable after restart", ackedN, all.Total)
 }
+
+// TestSIGTERMShutsDownCleanly checks that SIGTERM stops the server within
+// its shutdown timeout with exit status 0, and that what it acknowledged
+// is there after a restart.
+func TestSIGTERMShutsDownCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes")
+	}
+	dir := t.TempDir()
+	c := startChild(t, dir)
+	logs, spans := crashBatch(1)
+	for _, p := range []struct {
+		path string
+		body []byte
+	}{{"/v1/logs", logs}, {"/v1/traces", spans}} {
+		if code, err := postOTLP(c.addr.OTLPHTTP, p.path, p.body); err != nil || code != 200 {
+			t.Fatalf("POST %s: %d %v", p.path, code, err)
+		}
+	}
+	start := time.Now()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit 30s after SIGTERM")
+	}
+	if code := c.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit status %d after SIGTERM, want 0", code)
+	}
+	t.Logf("stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+	c = startChild(t, dir)
+	var lr logsResponse
+	eventually(t, "records after restart", func() bool {
+		return apiGet(t, c.addr.HTTP, "/api/v1/logs?limit=1&query=service:crash", &lr) == 200 && lr.Total == 200
+	})
+}
