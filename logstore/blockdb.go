@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
@@ -68,51 +69,37 @@ const (
 	tableSpanGroups = "span_groups"
 )
 
+// signalTables is the schema of one signal's tables: request blocks, kept
+// until indexed, and group blocks.
+func signalTables(sig string) string {
+	return strings.NewReplacer("$s", sig).Replace(`
+	CREATE TABLE $s_blocks (
+		id     INTEGER PRIMARY KEY AUTOINCREMENT,
+		min_ts INTEGER NOT NULL,
+		max_ts INTEGER NOT NULL,
+		count  INTEGER NOT NULL,
+		data   BLOB NOT NULL
+	);
+	CREATE INDEX $s_blocks_max_ts ON $s_blocks(max_ts);
+	CREATE TABLE $s_groups (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		first_block INTEGER NOT NULL,
+		day         INTEGER NOT NULL,
+		min_ts      INTEGER NOT NULL,
+		max_ts      INTEGER NOT NULL,
+		count       INTEGER NOT NULL,
+		bloom_off   INTEGER NOT NULL,
+		bloom_len   INTEGER NOT NULL,
+		data        BLOB NOT NULL
+	);
+	CREATE INDEX $s_groups_max_ts ON $s_groups(max_ts);
+	CREATE INDEX $s_groups_first_block ON $s_groups(first_block);`)
+}
+
 var migrations = []string{
 	// 1: request blocks (until indexed), group blocks, checkpoints and the
 	// services catalogue.
-	`CREATE TABLE log_blocks (
-		id     INTEGER PRIMARY KEY AUTOINCREMENT,
-		min_ts INTEGER NOT NULL,
-		max_ts INTEGER NOT NULL,
-		count  INTEGER NOT NULL,
-		data   BLOB NOT NULL
-	);
-	CREATE INDEX log_blocks_max_ts ON log_blocks(max_ts);
-	CREATE TABLE span_blocks (
-		id     INTEGER PRIMARY KEY AUTOINCREMENT,
-		min_ts INTEGER NOT NULL,
-		max_ts INTEGER NOT NULL,
-		count  INTEGER NOT NULL,
-		data   BLOB NOT NULL
-	);
-	CREATE INDEX span_blocks_max_ts ON span_blocks(max_ts);
-	CREATE TABLE log_groups (
-		id          INTEGER PRIMARY KEY AUTOINCREMENT,
-		first_block INTEGER NOT NULL,
-		day         INTEGER NOT NULL,
-		min_ts      INTEGER NOT NULL,
-		max_ts      INTEGER NOT NULL,
-		count       INTEGER NOT NULL,
-		bloom_off   INTEGER NOT NULL,
-		bloom_len   INTEGER NOT NULL,
-		data        BLOB NOT NULL
-	);
-	CREATE INDEX log_groups_max_ts ON log_groups(max_ts);
-	CREATE INDEX log_groups_first_block ON log_groups(first_block);
-	CREATE TABLE span_groups (
-		id          INTEGER PRIMARY KEY AUTOINCREMENT,
-		first_block INTEGER NOT NULL,
-		day         INTEGER NOT NULL,
-		min_ts      INTEGER NOT NULL,
-		max_ts      INTEGER NOT NULL,
-		count       INTEGER NOT NULL,
-		bloom_off   INTEGER NOT NULL,
-		bloom_len   INTEGER NOT NULL,
-		data        BLOB NOT NULL
-	);
-	CREATE INDEX span_groups_max_ts ON span_groups(max_ts);
-	CREATE INDEX span_groups_first_block ON span_groups(first_block);
+	signalTables("log") + signalTables("span") + `
 	CREATE TABLE checkpoints (
 		signal   TEXT PRIMARY KEY,
 		block_id INTEGER NOT NULL

@@ -27,7 +27,6 @@ import (
 // Field names in the bleve documents. Everything a query can name is indexed;
 // nothing is stored but the record's location in the block store.
 const (
-	fieldLoc       = "loc"
 	fieldTimestamp = "timestamp"
 	fieldBody      = "body"
 	fieldSeverity  = "severity"
@@ -46,11 +45,6 @@ const (
 
 	textAnalyzer = "lookout_text"
 	wsAnalyzer   = "lookout_words"
-
-	// maxKeywordLen bounds one keyword term; longer strings are indexed as
-	// analysed text instead, so a stack trace in an attribute does not become
-	// one giant term.
-	maxKeywordLen = 256
 )
 
 const (
@@ -406,10 +400,6 @@ func (si *signalIndex) close() error {
 	}
 	return errors.Join(errs...)
 }
-
-func makeLoc(blockID int64, i int) uint64 { return uint64(blockID)<<16 | uint64(i) }
-
-func splitLoc(loc uint64) (int64, int) { return int64(loc >> 16), int(loc & 0xffff) }
 
 // severityName maps an OTLP severity number to its short name.
 func severityName(n int32) string {

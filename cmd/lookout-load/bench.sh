@@ -55,7 +55,7 @@ for signal in logs traces; do
 	before=$after
 done
 kill "$SAMPLER" 2>/dev/null || true
-echo "peak resident memory: $(( $(cat "$DIR.rss") / 1048576 )) MiB"
+echo "peak resident memory: $(( $(cat "$DIR.rss") / 1048576 )) MiB sampled each second, $(( $(metric process_resident_memory_peak_bytes) / 1048576 )) MiB high-water mark"
 "$BIN/lookout-load" -measure-json-size -signal logs -total 20000 | grep JSON
 "$BIN/lookout-load" -measure-json-size -signal traces -total 20000 | grep JSON
 "$BIN/lookout-load" queries
