@@ -1,6 +1,8 @@
 package logstore
 
 import (
+	"bytes"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"strconv"
@@ -701,4 +703,58 @@ func containsFold(b []byte, w string) bool {
 		}
 	}
 	return false
+}
+
+// requiredValues returns, for each attribute value every match must hold,
+// the byte strings of which one must appear in a record's raw encoding: a
+// string attribute is stored verbatim, a bytes attribute (which queries see
+// as hex) as its bytes. Numbers and booleans are stored binary, so values
+// that read as one are left out, as are resource attributes, which live in
+// the block's header.
+func requiredValues(p pred) [][][]byte {
+	switch p := p.(type) {
+	case *termPred:
+		if !strings.HasPrefix(p.field, "attributes.") || p.value == "" {
+			return nil
+		}
+		if _, err := strconv.ParseFloat(p.value, 64); err == nil {
+			return nil
+		}
+		if _, err := strconv.ParseBool(p.value); err == nil {
+			return nil
+		}
+		alts := [][]byte{[]byte(p.value)}
+		if b, err := hex.DecodeString(p.value); err == nil && len(b) > 0 && strings.ToLower(p.value) == p.value {
+			alts = append(alts, b)
+		}
+		return [][][]byte{alts}
+	case *boolPred:
+		if p.or {
+			return nil
+		}
+		var out [][][]byte
+		for _, k := range p.kids {
+			out = append(out, requiredValues(k)...)
+		}
+		return out
+	}
+	return nil
+}
+
+// hasRequired reports whether rec holds one of the alternatives of every
+// required value.
+func hasRequired(rec []byte, req [][][]byte) bool {
+	for _, alts := range req {
+		found := false
+		for _, a := range alts {
+			if bytes.Contains(rec, a) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }

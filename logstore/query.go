@@ -78,6 +78,7 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (LogResult, error) {
 	defer s.m.searchDuration.UpdateDuration(t0)
 	top := newTopK[LogRecord](limit, q.Forward)
 	words := requiredWords(p)
+	values := requiredValues(p)
 	seen := map[uint64]struct{}{}
 	total, scanned := 0, 0
 	exact := true
@@ -92,6 +93,9 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (LogResult, error) {
 			return false, nil
 		}
 		return false, s.eachRecord(ctx, tableLogGroups, blockMagicLogs, g, func(h *blockHeader, i int) error {
+			if len(values) > 0 && !hasRequired(h.recordBytes(i), values) {
+				return nil
+			}
 			if len(words) > 0 {
 				if body, ok := logBody(h.recordBytes(i)); ok {
 					for _, w := range words {
@@ -410,6 +414,7 @@ func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary,
 		return nil, err
 	}
 	limit := min(clampLimit(q.Limit, 20), 1000)
+	values := requiredValues(conds)
 	// The newest matching span of each trace decides its place.
 	newest := map[string]int64{}
 	kth := func() int64 {
@@ -428,6 +433,9 @@ func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary,
 			return false, nil
 		}
 		return false, s.eachRecord(ctx, tableSpanGroups, blockMagicSpans, g, func(h *blockHeader, i int) error {
+			if len(values) > 0 && !hasRequired(h.recordBytes(i), values) {
+				return nil
+			}
 			sp, err := decodeSpan(h, i)
 			if err != nil {
 				return err

@@ -347,3 +347,42 @@ func TestRetentionDropsExpiredDays(t *testing.T) {
 		t.Fatalf("bloom file of the expired day still on disk: %v", err)
 	}
 }
+
+func TestStoreAttributeValueKinds(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	defer s.Close()
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "api")
+	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now().Add(-time.Minute)))
+	lr.Body().SetStr("hello")
+	a := lr.Attributes()
+	a.PutStr("request.id", "62a4c55c986fee43")
+	a.PutEmptyBytes("digest").FromRaw([]byte{0xde, 0xad, 0xbe, 0xef})
+	a.PutInt("http.status", 503)
+	a.PutDouble("ratio", 0.25)
+	a.PutBool("cached", true)
+	a.PutEmptyMap("user").PutStr("name", "Alice-7")
+	a.PutEmptySlice("tags").AppendEmpty().SetStr("blue-2")
+	if err := s.ConsumeLogs(ctx, ld); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexed(t, s)
+	for _, q := range []string{
+		"request.id:62a4c55c986fee43", "digest:deadbeef", "http.status:503", "ratio:0.25", "cached:true",
+		"user.name:Alice-7", "tags:blue-2", "http.status:>500", "request.id:62a4* AND hello",
+	} {
+		res, err := s.SearchLogs(ctx, LogQuery{Query: q})
+		if err != nil || res.Total != 1 {
+			t.Errorf("SearchLogs(%q) = %v, total %d, want 1", q, err, res.Total)
+		}
+	}
+	for _, q := range []string{"request.id:62a4c55c986fee44", "digest:deadbeee", "http.status:504", "tags:blue-3"} {
+		res, err := s.SearchLogs(ctx, LogQuery{Query: q})
+		if err != nil || res.Total != 0 {
+			t.Errorf("SearchLogs(%q) = %v, total %d, want 0", q, err, res.Total)
+		}
+	}
+}
