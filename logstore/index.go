@@ -524,6 +524,7 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) (int, error) {
 	firstBlock := blocks[0].id
 	records := 0
 	minDay := ix.si.minDayValue()
+	maxDay := dayOf(ix.s.now().UnixNano()) + 1
 	upTo := ix.applied
 	for _, blk := range blocks {
 		records += blk.count
@@ -565,6 +566,10 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) (int, error) {
 			if k.day < minDay {
 				continue // already past retention
 			}
+			// A clock far ahead must not open a partition per day it
+			// names: records stamped after tomorrow are filed under
+			// tomorrow (their own timestamps are kept and searched).
+			k.day = min(k.day, maxDay)
 			g := open[k]
 			if g == nil {
 				g = newGroup(k.day, spans)

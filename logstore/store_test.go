@@ -386,3 +386,31 @@ func TestStoreAttributeValueKinds(t *testing.T) {
 		}
 	}
 }
+
+func TestFutureTimestampsShareTomorrowsPartition(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTestStore(t, dir)
+	defer s.Close()
+	now := time.Now().UTC()
+	for d := 2; d < 40; d += 3 {
+		if err := s.ConsumeLogs(ctx, testLogs(now.Add(time.Duration(d)*24*time.Hour), 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitIndexed(t, s)
+	ents, err := os.ReadDir(filepath.Join(dir, "index", "logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tomorrow := dayName(dayOf(now.UnixNano()) + 1)
+	for _, e := range ents {
+		if e.IsDir() && e.Name() != tomorrow {
+			t.Errorf("partition %s opened for future records; want only %s", e.Name(), tomorrow)
+		}
+	}
+	res, err := s.SearchLogs(ctx, LogQuery{End: now.Add(60 * 24 * time.Hour)})
+	if err != nil || res.Total != 26 {
+		t.Fatalf("future records: %v, total %d, want 26", err, res.Total)
+	}
+}
