@@ -207,15 +207,21 @@ func TestStoreLogsAndTraces(t *testing.T) {
 	}
 }
 
-func TestStoreStructuredBody(t *testing.T) {
-	ctx := context.Background()
-	s := openTestStore(t, t.TempDir())
-	defer s.Close()
+// oneLog is a payload of one record of service "api", a minute old.
+func oneLog() (plog.Logs, plog.LogRecord) {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr("service.name", "api")
 	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now().Add(-time.Minute)))
+	return ld, lr
+}
+
+func TestStoreStructuredBody(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	defer s.Close()
+	ld, lr := oneLog()
 	m := lr.Body().SetEmptyMap()
 	m.PutStr("user", "Alice")
 	m.PutBool("paid", true)
@@ -352,11 +358,7 @@ func TestStoreAttributeValueKinds(t *testing.T) {
 	ctx := context.Background()
 	s := openTestStore(t, t.TempDir())
 	defer s.Close()
-	ld := plog.NewLogs()
-	rl := ld.ResourceLogs().AppendEmpty()
-	rl.Resource().Attributes().PutStr("service.name", "api")
-	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now().Add(-time.Minute)))
+	ld, lr := oneLog()
 	lr.Body().SetStr("hello")
 	a := lr.Attributes()
 	a.PutStr("request.id", "62a4c55c986fee43")
