@@ -414,21 +414,24 @@ func (b *blockDB) services(ctx context.Context, after int64) ([]serviceSeen, err
 	return out, rows.Err()
 }
 
-// deleteBefore removes blocks and catalogue entries whose newest record is
-// older than cutoff (unix ns), then gives freed pages back to the file
-// system. It runs on the writer connection, between group commits.
-func (b *blockDB) deleteBefore(ctx context.Context, table, signal string, cutoff int64) (int64, error) {
+// deleteBefore removes a signal's blocks (from each of tables) and
+// catalogue entries whose newest record is older than cutoff (unix ns),
+// then gives freed pages back to the file system. It runs on the writer
+// connection, between group commits.
+func (b *blockDB) deleteBefore(ctx context.Context, signal string, cutoff int64, tables ...string) (int64, error) {
 	var total int64
-	// Delete in slices so the writer's group commits interleave.
-	for {
-		res, err := b.w.ExecContext(ctx, "DELETE FROM "+table+" WHERE id IN (SELECT id FROM "+table+" WHERE max_ts < ? LIMIT 500)", cutoff)
-		if err != nil {
-			return total, fmt.Errorf("delete expired blocks: %w", err)
-		}
-		n, _ := res.RowsAffected()
-		total += n
-		if n == 0 {
-			break
+	for _, table := range tables {
+		// Delete in slices so the writer's group commits interleave.
+		for {
+			res, err := b.w.ExecContext(ctx, "DELETE FROM "+table+" WHERE id IN (SELECT id FROM "+table+" WHERE max_ts < ? LIMIT 500)", cutoff)
+			if err != nil {
+				return total, fmt.Errorf("delete expired blocks: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			total += n
+			if n == 0 {
+				break
+			}
 		}
 	}
 	if _, err := b.w.ExecContext(ctx, "DELETE FROM services WHERE signal = ? AND last_seen < ?", signal, cutoff); err != nil {
@@ -443,15 +446,15 @@ func (b *blockDB) deleteBefore(ctx context.Context, table, signal string, cutoff
 }
 
 // groups returns the metadata of every group block of table.
-func (b *blockDB) groups(ctx context.Context, table string) ([]groupMeta, error) {
+func (b *blockDB) groups(ctx context.Context, table string) ([]*groupMeta, error) {
 	rows, err := b.db.QueryContext(ctx, "SELECT id, first_block, day, min_ts, max_ts, count, bloom_off, bloom_len FROM "+table)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []groupMeta
+	var out []*groupMeta
 	for rows.Next() {
-		var g groupMeta
+		g := &groupMeta{}
 		if err := rows.Scan(&g.id, &g.firstBlock, &g.day, &g.minTs, &g.maxTs, &g.count, &g.bloomOff, &g.bloomLen); err != nil {
 			return nil, err
 		}

@@ -60,13 +60,13 @@ func (c *blockCache) put(ref blockRef, h *blockHeader, size int) {
 	}
 }
 
-// dropBefore forgets every cached block of table with an id below id (0:
-// all of the table), after retention deleted them.
-func (c *blockCache) dropBefore(table string, id int64) {
+// dropTable forgets every cached block of table, after retention deleted
+// some of them.
+func (c *blockCache) dropTable(table string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for ref, e := range c.items {
-		if ref.table == table && (id == 0 || ref.id < id) {
+		if ref.table == table {
 			c.ll.Remove(e)
 			delete(c.items, ref)
 			c.size -= e.Value.(*cacheEntry).size

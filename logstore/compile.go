@@ -99,22 +99,10 @@ func compileNode(n logql.Node, text analysis.Analyzer) (pred, error) {
 	switch n := n.(type) {
 	case *logql.MatchAll:
 		return matchAll{}, nil
-	case *logql.And, *logql.Or:
-		var kids []logql.Node
-		if a, ok := n.(*logql.And); ok {
-			kids = a.Children
-		} else {
-			kids = n.(*logql.Or).Children
-		}
-		b := &boolPred{or: isOr(n)}
-		for _, c := range kids {
-			p, err := compileNode(c, text)
-			if err != nil {
-				return nil, err
-			}
-			b.kids = append(b.kids, p)
-		}
-		return b, nil
+	case *logql.And:
+		return compileBool(n.Children, false, text)
+	case *logql.Or:
+		return compileBool(n.Children, true, text)
 	case *logql.Not:
 		c, err := compileNode(n.Child, text)
 		if err != nil {
@@ -132,7 +120,17 @@ func compileNode(n logql.Node, text analysis.Analyzer) (pred, error) {
 	return nil, &InputError{Err: fmt.Errorf("unsupported query element %T", n)}
 }
 
-func isOr(n logql.Node) bool { _, ok := n.(*logql.Or); return ok }
+func compileBool(kids []logql.Node, or bool, text analysis.Analyzer) (pred, error) {
+	b := &boolPred{or: or}
+	for _, c := range kids {
+		p, err := compileNode(c, text)
+		if err != nil {
+			return nil, err
+		}
+		b.kids = append(b.kids, p)
+	}
+	return b, nil
+}
 
 func compileTerm(t *logql.Term, text analysis.Analyzer) (pred, error) {
 	f, kind := resolveField(t.Field)
@@ -147,8 +145,8 @@ func compileTerm(t *logql.Term, text analysis.Analyzer) (pred, error) {
 		}
 		return &wordsPred{toks: toks, phrase: t.Phrase}, nil
 	case kindNumber, kindTime:
-		b := parseBound(t.Value)
-		p, err := compileRange(&logql.Range{Field: t.Field, Min: &b, Max: &b, MinInclusive: true, MaxInclusive: true})
+		b := logql.NewBound(t.Value)
+		p, err := compileRange(&logql.Range{Field: t.Field, Min: b, Max: b, MinInclusive: true, MaxInclusive: true})
 		if err != nil {
 			return nil, err
 		}
@@ -158,24 +156,6 @@ func compileTerm(t *logql.Term, text analysis.Analyzer) (pred, error) {
 		return &globPred{field: f, pattern: normValue(f, t.Value), lower: kind == kindLower}, nil
 	}
 	return &termPred{field: f, value: normValue(f, t.Value), lower: kind == kindLower}, nil
-}
-
-// parseBound reads a term's value the way the parser reads a range bound.
-func parseBound(s string) logql.Bound {
-	b := logql.Bound{Raw: s}
-	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-		b.Num, b.IsNum = f, true
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		b.Dur, b.IsDur = d, true
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			b.Time, b.IsTime = t, true
-			break
-		}
-	}
-	return b
 }
 
 // severityNumbers maps severity names to the lowest OTLP severity number of
@@ -192,7 +172,7 @@ func compileRange(r *logql.Range) (pred, error) {
 	p := &rangePred{field: f, minIncl: r.MinInclusive, maxIncl: r.MaxInclusive, lo: math.Inf(-1), hi: math.Inf(1)}
 	switch kind {
 	case kindTime:
-		conv := func(b *logql.Bound) (float64, error) {
+		conv := func(b *logql.Bound, _ bool) (float64, error) {
 			if !b.IsTime {
 				return 0, &InputError{Err: fmt.Errorf("at position %d: %q is not an RFC 3339 time or a date", r.Pos()+1, b.Raw)}
 			}
@@ -205,7 +185,7 @@ func compileRange(r *logql.Range) (pred, error) {
 		return p, nil
 	case kindNumber, kindMixed:
 		duration := f == fieldDuration
-		conv := func(b *logql.Bound) (float64, error) {
+		conv := func(b *logql.Bound, _ bool) (float64, error) {
 			switch {
 			case duration && b.IsDur:
 				return float64(b.Dur.Nanoseconds()), nil
@@ -237,38 +217,21 @@ func compileRange(r *logql.Range) (pred, error) {
 
 func severityRange(r *logql.Range) (pred, error) {
 	p := &rangePred{field: fieldSevNum, minIncl: r.MinInclusive, maxIncl: r.MaxInclusive, lo: math.Inf(-1), hi: math.Inf(1)}
-	conv := func(upper bool) func(b *logql.Bound) (float64, error) {
-		return func(b *logql.Bound) (float64, error) {
-			if b.IsNum {
-				return b.Num, nil
-			}
-			n, ok := severityNumbers[strings.ToLower(b.Raw)]
-			if !ok {
-				return 0, &InputError{Err: fmt.Errorf("at position %d: unknown severity %q (want trace, debug, info, warn, error, fatal or a number)", r.Pos()+1, b.Raw)}
-			}
-			if upper && r.MaxInclusive {
-				n += 3 // the whole range of that name: warn is 13-16
-			}
-			return n, nil
+	err := p.bounds(r, func(b *logql.Bound, upper bool) (float64, error) {
+		if b.IsNum {
+			return b.Num, nil
 		}
-	}
-	if r.Min != nil {
-		v, err := conv(false)(r.Min)
-		if err != nil {
-			return nil, err
+		n, ok := severityNumbers[strings.ToLower(b.Raw)]
+		if !ok {
+			return 0, &InputError{Err: fmt.Errorf("at position %d: unknown severity %q (want trace, debug, info, warn, error, fatal or a number)", r.Pos()+1, b.Raw)}
 		}
-		p.lo = v
-	} else {
-		p.minIncl = true
-	}
-	if r.Max != nil {
-		v, err := conv(true)(r.Max)
-		if err != nil {
-			return nil, err
+		if upper && r.MaxInclusive {
+			n += 3 // the whole range of that name: warn is 13-16
 		}
-		p.hi = v
-	} else {
-		p.maxIncl = true
+		return n, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -329,18 +292,21 @@ func (b *boolPred) match(v *view) bool {
 // without it.
 type notPred struct{ p pred }
 
-func (notPred) candidate() query.Query            { return query.NewMatchAllQuery() }
-func (notPred) maybe(func(uint64) bool) bool      { return true }
-func (n notPred) match(v *view) bool              { return !n.p.match(v) }
+func (notPred) candidate() query.Query       { return query.NewMatchAllQuery() }
+func (notPred) maybe(func(uint64) bool) bool { return true }
+func (n notPred) match(v *view) bool         { return !n.p.match(v) }
+
+// existsPred is field:*.
+type existsPred struct{ field string }
+
 func (e existsPred) maybe(func(uint64) bool) bool { return true }
+
 func (e existsPred) candidate() query.Query {
 	if e.field == fieldTimestamp {
 		return query.NewMatchAllQuery()
 	}
 	return fieldsTerm(e.field)
 }
-
-type existsPred struct{ field string }
 
 func (e existsPred) match(v *view) bool {
 	switch e.field {
@@ -521,9 +487,11 @@ type rangePred struct {
 	time             bool
 }
 
-func (r *rangePred) bounds(lr *logql.Range, conv func(*logql.Bound) (float64, error)) error {
+// bounds sets the range from lr, converting each bound with conv (told
+// whether it is the upper one); an open end is inclusive of infinity.
+func (r *rangePred) bounds(lr *logql.Range, conv func(b *logql.Bound, upper bool) (float64, error)) error {
 	if lr.Min != nil {
-		v, err := conv(lr.Min)
+		v, err := conv(lr.Min, false)
 		if err != nil {
 			return err
 		}
@@ -532,7 +500,7 @@ func (r *rangePred) bounds(lr *logql.Range, conv func(*logql.Bound) (float64, er
 		r.minIncl = true
 	}
 	if lr.Max != nil {
-		v, err := conv(lr.Max)
+		v, err := conv(lr.Max, true)
 		if err != nil {
 			return err
 		}

@@ -104,14 +104,9 @@ type group struct {
 	fields map[string]struct{}
 	durMin float64
 	durMax float64
-	spans  bool
 }
 
-func newGroup(day int64, spans bool) *group {
-	magic := byte(blockMagicLogs)
-	if spans {
-		magic = blockMagicSpans
-	}
+func newGroup(day int64, magic byte) *group {
 	return &group{
 		day:    day,
 		recs:   newRegrouper(magic),
@@ -121,7 +116,6 @@ func newGroup(day int64, spans bool) *group {
 		fields: map[string]struct{}{},
 		durMin: math.Inf(1),
 		durMax: math.Inf(-1),
-		spans:  spans,
 	}
 }
 
@@ -139,7 +133,7 @@ func (g *group) word(field, v string) {
 }
 
 // add puts record i of h, seen through its view, into the group.
-func (g *group) add(v *view, text analysis.Analyzer, h *blockHeader, i int) error {
+func (g *group) add(v *view, h *blockHeader, i int) error {
 	if err := g.recs.add(h, i); err != nil {
 		return err
 	}
@@ -152,7 +146,7 @@ func (g *group) add(v *view, text analysis.Analyzer, h *blockHeader, i int) erro
 	g.n++
 	if v.body != "" {
 		g.fields[fieldBody] = struct{}{}
-		for _, t := range tokens(text, v.body) {
+		for _, t := range v.bodyTokens() {
 			g.word(fieldBody, t)
 		}
 	}

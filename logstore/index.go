@@ -24,8 +24,8 @@ import (
 	index "github.com/blevesearch/bleve_index_api"
 )
 
-// Field names in the bleve documents. Everything a query can name is indexed;
-// nothing is stored but the record's location in the block store.
+// Field names a query can name, in the group documents and in record views.
+// Nothing is stored in bleve: records are read from group blocks.
 const (
 	fieldTimestamp = "timestamp"
 	fieldBody      = "body"
@@ -96,17 +96,32 @@ type partition struct {
 	bloomSize int64
 }
 
-func openBloomFile(path string) (*os.File, int64, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, 0, err
+// openPartition opens the partition in dir, or creates it with mapping m
+// when m is not nil, together with its bloom file.
+func openPartition(day int64, dir string, m mapping.IndexMapping) (*partition, error) {
+	cfg := map[string]any{"unsafe_batch": true}
+	var idx bleve.Index
+	var err error
+	if m != nil {
+		idx, err = bleve.NewUsing(dir, m, scorch.Name, scorch.Name, cfg)
+	} else {
+		idx, err = bleve.OpenUsing(dir, cfg)
 	}
-	fi, err := f.Stat()
 	if err != nil {
-		f.Close()
-		return nil, 0, err
+		return nil, fmt.Errorf("open partition %q: %w", dir, err)
 	}
-	return f, fi.Size(), nil
+	f, err := os.OpenFile(dir+".bloom", os.O_RDWR|os.O_CREATE, 0o600)
+	var fi os.FileInfo
+	if err == nil {
+		if fi, err = f.Stat(); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		idx.Close()
+		return nil, fmt.Errorf("open bloom filters of %q: %w", dir, err)
+	}
+	return &partition{day: day, dir: dir, idx: idx, bloom: f, bloomSize: fi.Size()}, nil
 }
 
 // appendBloom stores a group's bloom filter and returns where. The file is
@@ -159,23 +174,28 @@ func dayOf(ns int64) int64 {
 
 func dayName(day int64) string { return time.Unix(day*86400, 0).UTC().Format("20060102") }
 
-// signalIndex is the set of daily partitions of one signal.
+// signalIndex is the set of daily partitions of one signal, and where that
+// signal's blocks live.
 type signalIndex struct {
-	signal  string
-	dir     string
-	mapping *mapping.IndexMappingImpl
-	text    analysis.Analyzer
-	ws      analysis.Analyzer
-	keyword analysis.Analyzer
-	mu      sync.RWMutex
-	parts   map[int64]*partition
-	minDay  int64 // partitions before this day are refused (retention)
+	signal     string
+	sig        int    // sigLogs or sigSpans
+	table      string // request blocks
+	groupTable string // group blocks
+	magic      byte   // block format
+	dir        string
+	mapping    *mapping.IndexMappingImpl
+	text       analysis.Analyzer
+	ws         analysis.Analyzer
+	keyword    analysis.Analyzer
+	mu         sync.RWMutex
+	parts      map[int64]*partition
+	minDay     int64 // partitions before this day are refused (retention)
 
 	gmu    sync.RWMutex
 	groups map[int64]*groupMeta // every group block, by id
 }
 
-func openSignalIndex(dir, signal string) (*signalIndex, error) {
+func openSignalIndex(dir string, sig int) (*signalIndex, error) {
 	m, err := newMapping()
 	if err != nil {
 		return nil, fmt.Errorf("build mapping: %w", err)
@@ -184,15 +204,20 @@ func openSignalIndex(dir, signal string) (*signalIndex, error) {
 	if text == nil {
 		return nil, fmt.Errorf("analyzer %s missing", textAnalyzer)
 	}
+	signal := [2]string{"logs", "spans"}[sig]
 	si := &signalIndex{
-		signal:  signal,
-		dir:     filepath.Join(dir, signal),
-		mapping: m,
-		text:    text,
-		ws:      m.AnalyzerNamed(wsAnalyzer),
-		keyword: m.AnalyzerNamed(keyword.Name),
-		parts:   map[int64]*partition{},
-		groups:  map[int64]*groupMeta{},
+		signal:     signal,
+		sig:        sig,
+		table:      [2]string{tableLogs, tableSpans}[sig],
+		groupTable: [2]string{tableLogGroups, tableSpanGroups}[sig],
+		magic:      [2]byte{blockMagicLogs, blockMagicSpans}[sig],
+		dir:        filepath.Join(dir, signal),
+		mapping:    m,
+		text:       text,
+		ws:         m.AnalyzerNamed(wsAnalyzer),
+		keyword:    m.AnalyzerNamed(keyword.Name),
+		parts:      map[int64]*partition{},
+		groups:     map[int64]*groupMeta{},
 	}
 	if err := os.MkdirAll(si.dir, 0o700); err != nil {
 		return nil, err
@@ -210,19 +235,12 @@ func openSignalIndex(dir, signal string) (*signalIndex, error) {
 			continue
 		}
 		day := t.Unix() / 86400
-		p := filepath.Join(si.dir, e.Name())
-		idx, oerr := bleve.OpenUsing(p, map[string]any{"unsafe_batch": true})
+		p, oerr := openPartition(day, filepath.Join(si.dir, e.Name()), nil)
 		if oerr != nil {
 			si.close()
-			return nil, fmt.Errorf("open partition %q: %w", p, oerr)
+			return nil, oerr
 		}
-		bf, size, oerr := openBloomFile(p + ".bloom")
-		if oerr != nil {
-			idx.Close()
-			si.close()
-			return nil, fmt.Errorf("open bloom filters of %q: %w", p, oerr)
-		}
-		si.parts[day] = &partition{day: day, dir: p, idx: idx, bloom: bf, bloomSize: size}
+		si.parts[day] = p
 	}
 	return si, nil
 }
@@ -246,16 +264,10 @@ func (si *signalIndex) partitionFor(day int64) (*partition, error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, err
 	}
-	idx, err := bleve.NewUsing(dir, si.mapping, scorch.Name, scorch.Name, map[string]any{"unsafe_batch": true})
+	p, err := openPartition(day, dir, si.mapping)
 	if err != nil {
-		return nil, fmt.Errorf("create partition %q: %w", dir, err)
+		return nil, err
 	}
-	bf, size, err := openBloomFile(dir + ".bloom")
-	if err != nil {
-		idx.Close()
-		return nil, fmt.Errorf("create bloom filters of %q: %w", dir, err)
-	}
-	p = &partition{day: day, dir: dir, idx: idx, bloom: bf, bloomSize: size}
 	si.parts[day] = p
 	return p, nil
 }
@@ -299,7 +311,6 @@ func (si *signalIndex) dropBefore(minDay int64) (int, error) {
 			errs = append(errs, err)
 		}
 	}
-	si.forgetGroups(func(g *groupMeta) bool { return g.day < minDay })
 	return len(drop), errors.Join(errs...)
 }
 
@@ -423,12 +434,9 @@ func severityName(n int32) string {
 // indexer applies stored blocks of one signal to its index, in block order,
 // and advances the durable checkpoint when bleve reports a batch persisted.
 type indexer struct {
-	s          *Store
-	si         *signalIndex
-	table      string // request blocks
-	groupTable string // group blocks
-	magic      byte
-	applied    int64 // highest block id handed to bleve
+	s       *Store
+	si      *signalIndex
+	applied int64 // highest block id handed to bleve
 
 	mu        sync.Mutex
 	pending   []*pendingBatch // batches handed to bleve, oldest first
@@ -452,7 +460,7 @@ const (
 // run indexes until ctx is done. wake is signalled after every commit.
 func (ix *indexer) run(ctx context.Context, wake <-chan struct{}) {
 	const maxDocs = 8192
-	sig := sigIndex(ix.si.signal)
+	sig := ix.si.sig
 	var since time.Time // when records started waiting
 	for {
 		lag := ix.s.lag(sig)
@@ -478,13 +486,13 @@ func (ix *indexer) run(ctx context.Context, wake <-chan struct{}) {
 			t.Stop()
 			continue
 		}
-		_, err := ix.step(ctx, maxDocs)
+		err := ix.step(ctx, maxDocs)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			ix.s.log.Error("index_blocks", "signal", ix.si.signal, "err", err)
-			ix.s.m.indexErrors(ix.si.signal).Inc()
+			ix.s.m.indexErrs[ix.si.sig].Inc()
 			select {
 			case <-ctx.Done():
 				return
@@ -507,18 +515,17 @@ type groupKey struct {
 // step indexes the next run of stored request blocks: it sorts their
 // records into groups, stores each group's records as one block (so a
 // search reads one block per group), writes the groups' bloom filters and
-// hands their documents to bleve. It returns how many request blocks it
-// applied.
-func (ix *indexer) step(ctx context.Context, maxDocs int) (int, error) {
-	blocks, err := ix.s.db.blocksAfter(ctx, ix.table, ix.applied, maxDocs)
+// hands their documents to bleve.
+func (ix *indexer) step(ctx context.Context, maxDocs int) error {
+	blocks, err := ix.s.db.blocksAfter(ctx, ix.si.table, ix.applied, maxDocs)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if len(blocks) == 0 {
-		ix.s.resyncLag(sigIndex(ix.si.signal))
-		return 0, nil
+		ix.s.resyncLag(ix.si.sig)
+		return nil
 	}
-	spans := ix.magic == blockMagicSpans
+	spans := ix.si.sig == sigSpans
 	open := map[groupKey]*group{}
 	var done []*group
 	firstBlock := blocks[0].id
@@ -532,11 +539,11 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) (int, error) {
 		raw, derr := ix.s.decompress(blk.data)
 		var h *blockHeader
 		if derr == nil {
-			h, derr = decodeHeader(raw, ix.magic)
+			h, derr = decodeHeader(raw, ix.si.magic)
 		}
 		if derr != nil {
 			ix.s.log.Error("decode_block", "signal", ix.si.signal, "block", blk.id, "err", derr)
-			ix.s.m.indexErrors(ix.si.signal).Inc()
+			ix.s.m.indexErrs[ix.si.sig].Inc()
 			continue
 		}
 		for i := range h.offsets {
@@ -545,18 +552,18 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) (int, error) {
 			if spans {
 				sp, err := decodeSpan(h, i)
 				if err != nil {
-					ix.s.m.indexErrors(ix.si.signal).Inc()
+					ix.s.m.indexErrs[ix.si.sig].Inc()
 					continue
 				}
-				v = spanView(&sp)
+				v = spanView(&sp, ix.si.text)
 				k = groupKey{service: sp.Service}
 			} else {
-				r, _, err := decodeLog(h, i)
+				r, err := decodeLog(h, i)
 				if err != nil {
-					ix.s.m.indexErrors(ix.si.signal).Inc()
+					ix.s.m.indexErrs[ix.si.sig].Inc()
 					continue
 				}
-				v = logView(&r)
+				v = logView(&r, ix.si.text)
 				k = groupKey{service: r.Service, severity: severityName(r.SeverityNumber)}
 				if k.severity == "" {
 					k.severity = normSeverity(r.SeverityText)
@@ -572,11 +579,11 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) (int, error) {
 			k.day = min(k.day, maxDay)
 			g := open[k]
 			if g == nil {
-				g = newGroup(k.day, spans)
+				g = newGroup(k.day, ix.si.magic)
 				open[k] = g
 			}
-			if err := g.add(v, ix.si.text, h, i); err != nil {
-				ix.s.m.indexErrors(ix.si.signal).Inc()
+			if err := g.add(v, h, i); err != nil {
+				ix.s.m.indexErrs[ix.si.sig].Inc()
 				continue
 			}
 			if g.n >= maxGroupRecords {
@@ -593,19 +600,21 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) (int, error) {
 	// must never point at a block that is not there.
 	req := &writeReq{}
 	metas := make([]*groupMeta, len(done))
+	parts := make([]*partition, len(done))
 	for i, g := range done {
 		p, err := ix.si.partitionFor(g.day)
 		if err != nil {
-			return 0, err
+			return err
 		}
+		parts[i] = p
 		bloom := bloomBuild(g.hashes)
 		off, err := p.appendBloom(bloom)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		metas[i] = &groupMeta{firstBlock: firstBlock, day: g.day, minTs: g.minTs, maxTs: g.maxTs, count: g.n, bloomOff: off, bloomLen: len(bloom)}
 		req.blocks = append(req.blocks, storedBlock{
-			table: ix.groupTable,
+			table: ix.si.groupTable,
 			data:  ix.s.enc.EncodeAll(g.recs.bytes(), nil),
 			count: g.n,
 			minTs: g.minTs,
@@ -615,23 +624,19 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) (int, error) {
 	}
 	if len(req.blocks) > 0 {
 		if err := ix.s.db.append(ctx, req); err != nil {
-			return 0, fmt.Errorf("store group blocks: %w", err)
+			return fmt.Errorf("store group blocks: %w", err)
 		}
 	}
-	batches := map[int64]*bleve.Batch{}
+	batches := map[*partition]*bleve.Batch{}
 	for i, g := range done {
 		metas[i].id = req.ids[i]
-		p, err := ix.si.partitionFor(g.day)
-		if err != nil {
-			return 0, err
-		}
-		batch := batches[g.day]
+		batch := batches[parts[i]]
 		if batch == nil {
-			batch = p.idx.NewBatch()
-			batches[g.day] = batch
+			batch = parts[i].idx.NewBatch()
+			batches[parts[i]] = batch
 		}
 		if err := batch.IndexAdvanced(g.document(groupDocID(metas[i].id), firstBlock, ix.si.ws, ix.si.keyword)); err != nil {
-			return 0, fmt.Errorf("index group: %w", err)
+			return fmt.Errorf("index group: %w", err)
 		}
 	}
 	ix.si.addGroups(metas)
@@ -643,24 +648,20 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) (int, error) {
 	if len(batches) == 0 {
 		ix.persistedBatch(pb, nil)
 	}
-	for day, batch := range batches {
-		p, err := ix.si.partitionFor(day)
-		if err != nil {
-			return 0, err
-		}
+	for p, batch := range batches {
 		batch.SetPersistedCallback(func(err error) { ix.persistedBatch(pb, err) })
 		if err := p.idx.Batch(batch); err != nil {
 			// The batch is lost from this partition; the checkpoint will
 			// not pass it, so the blocks are replayed on the next start.
 			ix.persistedBatch(pb, err)
-			return 0, fmt.Errorf("index batch into %s: %w", p.dir, err)
+			return fmt.Errorf("index batch into %s: %w", p.dir, err)
 		}
 	}
 	ix.applied = upTo
-	ix.s.m.indexed(ix.si.signal).Add(records)
-	ix.s.m.groups(ix.si.signal).Add(len(done))
-	ix.s.indexedUpTo(ix.si.signal, upTo, records)
-	return len(blocks), nil
+	ix.s.m.indexedDocs[ix.si.sig].Add(records)
+	ix.s.m.groupDocs[ix.si.sig].Add(len(done))
+	ix.s.indexedRec[ix.si.sig].Add(int64(records))
+	return nil
 }
 
 func groupDocID(id int64) string { return strconv.FormatInt(id, 36) }

@@ -33,19 +33,3 @@ func newStoreMetrics(set *metrics.Set, s *Store) *storeMetrics {
 	m.searchDuration = set.NewHistogram(`lookout_logstore_search_duration_seconds`)
 	return m
 }
-
-func sigIndex(signal string) int {
-	if signal == "spans" {
-		return sigSpans
-	}
-	return sigLogs
-}
-
-func (m *storeMetrics) indexed(signal string) *metrics.Counter {
-	return m.indexedDocs[sigIndex(signal)]
-}
-func (m *storeMetrics) indexErrors(signal string) *metrics.Counter {
-	return m.indexErrs[sigIndex(signal)]
-}
-
-func (m *storeMetrics) groups(signal string) *metrics.Counter { return m.groupDocs[sigIndex(signal)] }

@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/hex"
@@ -92,7 +93,7 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (LogResult, error) {
 		if !p.maybe(has) {
 			return false, nil
 		}
-		return false, s.eachRecord(ctx, tableLogGroups, blockMagicLogs, g, func(h *blockHeader, i int) error {
+		return false, s.eachRecord(ctx, s.logs, g, func(h *blockHeader, i int) error {
 			if len(values) > 0 && !hasRequired(h.recordBytes(i), values) {
 				return nil
 			}
@@ -105,15 +106,15 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (LogResult, error) {
 					}
 				}
 			}
-			r, key, err := decodeLog(h, i)
+			r, err := decodeLog(h, i)
 			if err != nil {
 				return err
 			}
-			v := logView(&r)
-			v.text = s.logs.text
+			v := logView(&r, s.logs.text)
 			if v.ts < start || v.ts > end || !p.match(v) {
 				return nil
 			}
+			key := logDigest(h, i)
 			if _, dup := seen[key]; dup {
 				return nil
 			}
@@ -197,8 +198,8 @@ func (s *Store) scanGroups(ctx context.Context, si *signalIndex, cand query.Quer
 
 // eachRecord calls f for each record of a group. A group whose block
 // retention has already deleted has none.
-func (s *Store) eachRecord(ctx context.Context, table string, magic byte, g *groupMeta, f func(h *blockHeader, i int) error) error {
-	h, err := s.blockHeader(ctx, table, magic, g.id)
+func (s *Store) eachRecord(ctx context.Context, si *signalIndex, g *groupMeta, f func(h *blockHeader, i int) error) error {
+	h, err := s.blockHeader(ctx, si.groupTable, si.magic, g.id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -231,10 +232,8 @@ func (s *Store) timeRange(sig int, start, end time.Time) (int64, int64, error) {
 	if !end.IsZero() {
 		hi = end.UnixNano()
 	}
-	if hi < lo {
-		if !start.IsZero() && !end.IsZero() && end.Before(start) {
-			return 0, 0, inputErrorf("end %s is before start %s", end.Format(time.RFC3339), start.Format(time.RFC3339))
-		}
+	if !start.IsZero() && !end.IsZero() && end.Before(start) {
+		return 0, 0, inputErrorf("end %s is before start %s", end.Format(time.RFC3339), start.Format(time.RFC3339))
 	}
 	return lo, hi, nil
 }
@@ -300,7 +299,7 @@ func (s *Store) traceSpans(ctx context.Context, ids []string) (map[string][]Span
 	out := map[string][]Span{}
 	seen := map[string]bool{}
 	err := s.scanGroups(ctx, s.spans, p.candidate(), start, end, true, func(g *groupMeta, has func(uint64) bool) (bool, error) {
-		return false, s.eachRecord(ctx, tableSpanGroups, blockMagicSpans, g, func(h *blockHeader, i int) error {
+		return false, s.eachRecord(ctx, s.spans, g, func(h *blockHeader, i int) error {
 			// The trace id leads a span's encoding: test it before decoding.
 			if tid, ok := spanTraceID(h.recordBytes(i)); !ok || !want[tid] {
 				return nil
@@ -417,13 +416,19 @@ func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary,
 	values := requiredValues(conds)
 	// The newest matching span of each trace decides its place.
 	newest := map[string]int64{}
+	// kth is the limit-th newest of them, recomputed only after a change.
+	var kthTs int64
+	changed := true
 	kth := func() int64 {
-		ts := make([]int64, 0, len(newest))
-		for _, t := range newest {
-			ts = append(ts, t)
+		if changed {
+			ts := make([]int64, 0, len(newest))
+			for _, t := range newest {
+				ts = append(ts, t)
+			}
+			slices.Sort(ts)
+			kthTs, changed = ts[len(ts)-limit], false
 		}
-		slices.Sort(ts)
-		return ts[len(ts)-limit]
+		return kthTs
 	}
 	err = s.scanGroups(ctx, s.spans, conds.candidate(), start, end, false, func(g *groupMeta, has func(uint64) bool) (bool, error) {
 		if len(newest) >= limit && g.maxTs < kth() {
@@ -432,7 +437,7 @@ func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary,
 		if !conds.maybe(has) {
 			return false, nil
 		}
-		return false, s.eachRecord(ctx, tableSpanGroups, blockMagicSpans, g, func(h *blockHeader, i int) error {
+		return false, s.eachRecord(ctx, s.spans, g, func(h *blockHeader, i int) error {
 			if len(values) > 0 && !hasRequired(h.recordBytes(i), values) {
 				return nil
 			}
@@ -440,13 +445,13 @@ func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary,
 			if err != nil {
 				return err
 			}
-			v := spanView(&sp)
-			v.text = s.spans.text
+			v := spanView(&sp, s.spans.text)
 			if v.ts < start || v.ts > end || !conds.match(v) {
 				return nil
 			}
 			if v.ts > newest[sp.TraceID] {
 				newest[sp.TraceID] = v.ts
+				changed = true
 			}
 			return nil
 		})
@@ -459,7 +464,7 @@ func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary,
 		ids = append(ids, id)
 	}
 	slices.SortFunc(ids, func(a, b string) int {
-		if c := cmpInt64(newest[b], newest[a]); c != 0 {
+		if c := cmp.Compare(newest[b], newest[a]); c != 0 {
 			return c
 		}
 		return strings.Compare(a, b)

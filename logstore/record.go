@@ -279,23 +279,20 @@ func unixTime(ns int64) time.Time {
 	return time.Unix(0, ns).UTC()
 }
 
-// decodeLog decodes record i of a logs block, and returns with it a digest
-// of its content and resource, which identifies a re-delivered record.
-func decodeLog(h *blockHeader, i int) (LogRecord, uint64, error) {
+// decodeLog decodes record i of a logs block.
+func decodeLog(h *blockHeader, i int) (LogRecord, error) {
 	d, err := h.record(i)
 	if err != nil {
-		return LogRecord{}, 0, err
+		return LogRecord{}, err
 	}
-	resIdx := d.uvarint()
-	res, svc, err := h.resource(resIdx)
+	res, svc, err := h.resource(d.uvarint())
 	if err != nil {
-		return LogRecord{}, 0, err
+		return LogRecord{}, err
 	}
 	scope, err := h.scope(d.uvarint())
 	if err != nil {
-		return LogRecord{}, 0, err
+		return LogRecord{}, err
 	}
-	start := d.buf
 	var r LogRecord
 	ts := d.varint()
 	obs := d.varint()
@@ -310,7 +307,7 @@ func decodeLog(h *blockHeader, i int) (LogRecord, uint64, error) {
 	d.uvarint() // flags
 	r.EventName = d.str()
 	if d.err != nil {
-		return LogRecord{}, 0, d.err
+		return LogRecord{}, d.err
 	}
 	r.Service = svc
 	r.Resource = res
@@ -318,8 +315,18 @@ func decodeLog(h *blockHeader, i int) (LogRecord, uint64, error) {
 	if r.Timestamp.IsZero() {
 		r.Timestamp = r.ObservedTimestamp
 	}
-	key := xxhash.Sum64(start[:len(start)-len(d.buf)]) ^ h.resDigest[resIdx]*0x9e3779b97f4a7c15 ^ xxhash.Sum64String(scope.Name+"\x00"+scope.Version)
-	return r, key, nil
+	return r, nil
+}
+
+// logDigest identifies record i of a logs block by its content, resource
+// and scope, so that a re-delivered copy in another block digests equally.
+func logDigest(h *blockHeader, i int) uint64 {
+	d := decoder{buf: h.recordBytes(i)}
+	res, scope := d.uvarint(), d.uvarint()
+	if d.err != nil || res >= uint64(len(h.resDigest)) || scope >= uint64(len(h.scopeRaw)) {
+		return 0
+	}
+	return xxhash.Sum64(d.buf) ^ h.resDigest[res]*0x9e3779b97f4a7c15 ^ xxhash.Sum64(h.scopeRaw[scope])
 }
 
 var spanKinds = [...]string{"unspecified", "internal", "server", "client", "producer", "consumer"}

@@ -51,14 +51,12 @@ func (s *Store) enforceRetention(ctx context.Context) {
 			s.log.Info("dropped_partitions", "signal", si.signal, "partitions", n)
 		}
 		si.forgetGroups(func(g *groupMeta) bool { return g.maxTs < cut })
-		for _, table := range [2][2]string{{tableLogs, tableLogGroups}, {tableSpans, tableSpanGroups}}[sig] {
-			blocks, err := s.db.deleteBefore(ctx, table, si.signal, cut)
-			if err != nil && ctx.Err() == nil {
-				s.log.Error("delete_expired_blocks", "signal", si.signal, "table", table, "err", err)
-			} else if blocks > 0 {
-				s.log.Info("deleted_expired_blocks", "signal", si.signal, "table", table, "blocks", blocks)
-				s.cache.dropBefore(table, 0)
-			}
+		blocks, err := s.db.deleteBefore(ctx, si.signal, cut, si.table, si.groupTable)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("delete_expired_blocks", "signal", si.signal, "err", err)
+		} else if blocks > 0 {
+			s.log.Info("deleted_expired_blocks", "signal", si.signal, "blocks", blocks)
+			s.cache.dropTable(si.groupTable)
 		}
 	}
 	s.cat.expire(min(s.cutoff(sigLogs), s.cutoff(sigSpans)))

@@ -80,9 +80,7 @@ type Store struct {
 	enc *zstd.Encoder
 	dec *zstd.Decoder
 
-	// committed and indexed block ids per signal, for lag accounting.
-	committed    [2]atomic.Int64
-	indexedTo    [2]atomic.Int64
+	// Records committed and indexed per signal, for lag accounting.
 	committedRec [2]atomic.Int64
 	indexedRec   [2]atomic.Int64
 	wake         [2]chan struct{}
@@ -125,65 +123,88 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 	}
 	s := &Store{cfg: cfg, log: opts.Logger, now: opts.Now, stopW: make(chan struct{})}
 	s.m = newStoreMetrics(opts.Metrics, s)
+	if err := s.open(ctx); err != nil {
+		s.closeParts()
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.wg.Add(4)
+	go func() { defer s.wg.Done(); s.db.runWriter(s.stopW) }()
+	go func() { defer s.wg.Done(); s.ixLog.run(runCtx, s.wake[sigLogs]) }()
+	go func() { defer s.wg.Done(); s.ixSpn.run(runCtx, s.wake[sigSpans]) }()
+	go func() { defer s.wg.Done(); s.runRetention(runCtx) }()
+	return s, nil
+}
+
+// closeParts closes what open managed to open.
+func (s *Store) closeParts() {
+	if s.logs != nil {
+		s.logs.close()
+	}
+	if s.spans != nil {
+		s.spans.close()
+	}
+	if s.db != nil {
+		s.db.close()
+	}
+	if s.enc != nil {
+		s.enc.Close()
+	}
+	if s.dec != nil {
+		s.dec.Close()
+	}
+}
+
+// open opens the database and indexes, cleans up what a crash left after
+// the checkpoints and loads what the store keeps in memory. On error the
+// caller closes whatever was opened.
+func (s *Store) open(ctx context.Context) error {
 	var err error
 	s.enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(2))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxMemory(256<<20))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.cache.init(256)
-	s.db, err = openBlockDB(ctx, filepath.Join(cfg.Dir, "blocks.db"))
+	s.db, err = openBlockDB(ctx, filepath.Join(s.cfg.Dir, "blocks.db"))
 	if err != nil {
-		return nil, fmt.Errorf("open block store: %w", err)
+		return fmt.Errorf("open block store: %w", err)
 	}
-	if s.logs, err = openSignalIndex(filepath.Join(cfg.Dir, "index"), "logs"); err != nil {
-		s.db.close()
-		return nil, err
+	if s.logs, err = openSignalIndex(filepath.Join(s.cfg.Dir, "index"), sigLogs); err != nil {
+		return err
 	}
-	if s.spans, err = openSignalIndex(filepath.Join(cfg.Dir, "index"), "spans"); err != nil {
-		s.logs.close()
-		s.db.close()
-		return nil, err
+	if s.spans, err = openSignalIndex(filepath.Join(s.cfg.Dir, "index"), sigSpans); err != nil {
+		return err
 	}
-	s.ixLog = &indexer{s: s, si: s.logs, table: tableLogs, groupTable: tableLogGroups, magic: blockMagicLogs}
-	s.ixSpn = &indexer{s: s, si: s.spans, table: tableSpans, groupTable: tableSpanGroups, magic: blockMagicSpans}
+	s.ixLog = &indexer{s: s, si: s.logs}
+	s.ixSpn = &indexer{s: s, si: s.spans}
 	for i, ix := range []*indexer{s.ixLog, s.ixSpn} {
 		cp, err := s.db.checkpoint(ctx, ix.si.signal)
 		if err != nil {
-			s.closeParts()
-			return nil, fmt.Errorf("read checkpoint: %w", err)
+			return fmt.Errorf("read checkpoint: %w", err)
 		}
-		last, backlog, err := s.db.lastID(ctx, ix.table, cp)
+		last, backlog, err := s.db.lastID(ctx, ix.si.table, cp)
 		if err != nil {
-			s.closeParts()
-			return nil, fmt.Errorf("read last block: %w", err)
+			return fmt.Errorf("read last block: %w", err)
 		}
 		ix.applied, ix.persisted = cp, cp
 		if n, err := ix.si.dropAfter(ctx, cp); err != nil {
-			s.closeParts()
-			return nil, err
+			return err
 		} else if n > 0 {
 			s.log.Info("dropped_unpersisted_groups", "signal", ix.si.signal, "groups", n)
 		}
-		if _, err := s.db.deleteGroupsAfter(ctx, ix.groupTable, cp); err != nil {
-			s.closeParts()
-			return nil, err
+		if _, err := s.db.deleteGroupsAfter(ctx, ix.si.groupTable, cp); err != nil {
+			return err
 		}
-		metas, err := s.db.groups(ctx, ix.groupTable)
+		metas, err := s.db.groups(ctx, ix.si.groupTable)
 		if err != nil {
-			s.closeParts()
-			return nil, fmt.Errorf("load groups: %w", err)
+			return fmt.Errorf("load groups: %w", err)
 		}
-		gs := make([]*groupMeta, len(metas))
-		for j := range metas {
-			gs[j] = &metas[j]
-		}
-		ix.si.addGroups(gs)
-		s.committed[i].Store(last)
-		s.indexedTo[i].Store(cp)
+		ix.si.addGroups(metas)
 		s.committedRec[i].Store(backlog)
 		s.wake[i] = make(chan struct{}, 1)
 		if last > cp {
@@ -201,26 +222,11 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 		}
 		return l, sp
 	}
-	if err := s.cat.load(ctx, s.db, s.now().Add(-max(cfg.LogsRetention, cfg.TracesRetention)).UnixNano()); err != nil {
-		s.closeParts()
-		return nil, fmt.Errorf("load services: %w", err)
+	if err := s.cat.load(ctx, s.db, s.now().Add(-max(s.cfg.LogsRetention, s.cfg.TracesRetention)).UnixNano()); err != nil {
+		return fmt.Errorf("load services: %w", err)
 	}
 	s.applyRetentionDays()
-
-	runCtx, cancel := context.WithCancel(context.Background())
-	s.stop = cancel
-	s.wg.Add(4)
-	go func() { defer s.wg.Done(); s.db.runWriter(s.stopW) }()
-	go func() { defer s.wg.Done(); s.ixLog.run(runCtx, s.wake[sigLogs]) }()
-	go func() { defer s.wg.Done(); s.ixSpn.run(runCtx, s.wake[sigSpans]) }()
-	go func() { defer s.wg.Done(); s.runRetention(runCtx) }()
-	return s, nil
-}
-
-func (s *Store) closeParts() {
-	s.logs.close()
-	s.spans.close()
-	s.db.close()
+	return nil
 }
 
 // Close stops accepting writes, commits what is queued, stops indexing and
@@ -253,22 +259,12 @@ func (s *Store) onCommit(last, records [2]int64) {
 		if id <= 0 {
 			continue
 		}
-		s.committed[i].Store(id)
 		s.committedRec[i].Add(records[i])
 		select {
 		case s.wake[i] <- struct{}{}:
 		default:
 		}
 	}
-}
-
-func (s *Store) indexedUpTo(signal string, id int64, records int) {
-	i := sigLogs
-	if signal == "spans" {
-		i = sigSpans
-	}
-	s.indexedTo[i].Store(id)
-	s.indexedRec[i].Add(int64(records))
 }
 
 func (s *Store) lag(i int) int64 { return max(0, s.committedRec[i].Load()-s.indexedRec[i].Load()) }
@@ -306,7 +302,7 @@ func (s *Store) consume(ctx context.Context, sig, n int, encode func(time.Time) 
 	}
 	now := s.now()
 	blocks, seen := encode(now)
-	table := [2]string{tableLogs, tableSpans}[sig]
+	table := [2]*signalIndex{s.logs, s.spans}[sig].table
 	req := &writeReq{services: seen}
 	raw := 0
 	for _, b := range blocks {

@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"cmp"
 	"container/heap"
 	"slices"
 )
@@ -46,25 +47,15 @@ func (t *topK[T]) sorted() []T {
 	items := slices.Clone(t.h.items)
 	slices.SortStableFunc(items, func(a, b tsItem[T]) int {
 		if t.forward {
-			return cmpInt64(a.ts, b.ts)
+			return cmp.Compare(a.ts, b.ts)
 		}
-		return cmpInt64(b.ts, a.ts)
+		return cmp.Compare(b.ts, a.ts)
 	})
 	out := make([]T, len(items))
 	for i, it := range items {
 		out[i] = it.v
 	}
 	return out
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 type tsItem[T any] struct {

@@ -42,8 +42,8 @@ func (v *view) bodyTokens() []string {
 	return v.toks
 }
 
-func newView() *view {
-	return &view{strs: make(map[string][]string, 24), nums: make(map[string][]float64, 4)}
+func newView(text analysis.Analyzer) *view {
+	return &view{text: text, strs: make(map[string][]string, 24), nums: make(map[string][]float64, 4)}
 }
 
 func (v *view) str(field, s string) {
@@ -95,8 +95,8 @@ func (v *view) attr(name string, x any, depth int) {
 	}
 }
 
-func logView(r *LogRecord) *view {
-	v := newView()
+func logView(r *LogRecord, text analysis.Analyzer) *view {
+	v := newView(text)
 	v.ts = r.Timestamp.UnixNano()
 	if r.Timestamp.IsZero() {
 		v.ts = 0
@@ -120,8 +120,8 @@ func logView(r *LogRecord) *view {
 	return v
 }
 
-func spanView(s *Span) *view {
-	v := newView()
+func spanView(s *Span, text analysis.Analyzer) *view {
+	v := newView(text)
 	v.ts = s.Start.UnixNano()
 	if s.Start.IsZero() {
 		v.ts = 0

@@ -112,12 +112,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.token == "" {
 		cfg.token = getenv("LOOKOUT_INGEST_TOKEN")
 	}
-	if tokenFile != "" {
-		b, err := os.ReadFile(tokenFile)
-		if err != nil {
-			return fmt.Errorf("read token file: %w", err)
-		}
-		cfg.token = strings.TrimSpace(string(b))
+	if err := readSecret(tokenFile, &cfg.token); err != nil {
+		return err
 	}
 	if measure {
 		if cfg.total == 0 {
@@ -297,4 +293,18 @@ func (s *sizeReport) text(w io.Writer) {
 	if s.BodyBytes > 0 {
 		fmt.Fprintf(w, "  body           %.1f bytes per %s\n", s.BodyBytes, unit)
 	}
+}
+
+// readSecret replaces *secret with the trimmed content of file, if file is
+// named.
+func readSecret(file string, secret *string) error {
+	if file == "" {
+		return nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("read secret file: %w", err)
+	}
+	*secret = strings.TrimSpace(string(b))
+	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -56,12 +55,8 @@ func runQueries(ctx context.Context, args []string, getenv func(string) string, 
 		return errUsage
 	}
 	qb.password = getenv("LOOKOUT_ADMIN_PASSWORD")
-	if passwordFile != "" {
-		b, err := os.ReadFile(passwordFile)
-		if err != nil {
-			return fmt.Errorf("read password file: %w", err)
-		}
-		qb.password = strings.TrimSpace(string(b))
+	if err := readSecret(passwordFile, &qb.password); err != nil {
+		return err
 	}
 	if qb.repeat < 1 {
 		return errUsage

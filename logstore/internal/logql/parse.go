@@ -577,7 +577,7 @@ func (p *parser) scanBound(i int, after string) (*Bound, int, error) {
 		if q == "" {
 			return nil, 0, errorf(i, "invalid range bound: empty quotes")
 		}
-		return newBound(q), end, nil
+		return NewBound(q), end, nil
 	}
 	j := scanRunes(s, i, isBoundRune)
 	raw := s[i:j]
@@ -593,11 +593,12 @@ func (p *parser) scanBound(i int, after string) (*Bound, int, error) {
 	case strings.ContainsAny(raw, "*?"):
 		return nil, 0, errorf(i, "invalid range bound %q: wildcards are not allowed", raw)
 	}
-	return newBound(raw), j, nil
+	return NewBound(raw), j, nil
 }
 
-// newBound reads raw in every way that parses.
-func newBound(raw string) *Bound {
+// NewBound reads raw in every way that parses, as the parser reads a
+// range bound.
+func NewBound(raw string) *Bound {
 	b := &Bound{Raw: raw}
 	if f, err := strconv.ParseFloat(raw, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
 		b.Num, b.IsNum = f, true
