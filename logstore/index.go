@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -195,7 +196,7 @@ type signalIndex struct {
 	groups map[int64]*groupMeta // every group block, by id
 }
 
-func openSignalIndex(dir string, sig int) (*signalIndex, error) {
+func openSignalIndex(dir string, sig int, log *slog.Logger) (*signalIndex, error) {
 	m, err := newMapping()
 	if err != nil {
 		return nil, fmt.Errorf("build mapping: %w", err)
@@ -235,14 +236,31 @@ func openSignalIndex(dir string, sig int) (*signalIndex, error) {
 			continue
 		}
 		day := t.Unix() / 86400
-		p, oerr := openPartition(day, filepath.Join(si.dir, e.Name()), nil)
+		path := filepath.Join(si.dir, e.Name())
+		p, oerr := openPartition(day, path, nil)
 		if oerr != nil {
-			si.close()
-			return nil, oerr
+			// A partition is written through bleve's unsafe batches, its
+			// mapping included: one that does not open never persisted,
+			// so the checkpoint never passed any of its groups and a
+			// replay rebuilds them. A crash right after it was created
+			// leaves such a directory.
+			log.Warn("remove_unopenable_partition", "signal", si.signal, "dir", path, "err", oerr)
+			if rerr := errors.Join(os.RemoveAll(path), removeIfExists(path+".bloom")); rerr != nil {
+				si.close()
+				return nil, fmt.Errorf("remove unopenable partition: %w", rerr)
+			}
+			continue
 		}
 		si.parts[day] = p
 	}
 	return si, nil
+}
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
 }
 
 // partitionFor returns the partition of a day, creating it on first use.
@@ -307,7 +325,7 @@ func (si *signalIndex) dropBefore(minDay int64) (int, error) {
 		if err := os.RemoveAll(p.dir); err != nil {
 			errs = append(errs, err)
 		}
-		if err := os.Remove(p.dir + ".bloom"); err != nil && !os.IsNotExist(err) {
+		if err := removeIfExists(p.dir + ".bloom"); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -174,10 +174,10 @@ func (s *Store) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open block store: %w", err)
 	}
-	if s.logs, err = openSignalIndex(filepath.Join(s.cfg.Dir, "index"), sigLogs); err != nil {
+	if s.logs, err = openSignalIndex(filepath.Join(s.cfg.Dir, "index"), sigLogs, s.log); err != nil {
 		return err
 	}
-	if s.spans, err = openSignalIndex(filepath.Join(s.cfg.Dir, "index"), sigSpans); err != nil {
+	if s.spans, err = openSignalIndex(filepath.Join(s.cfg.Dir, "index"), sigSpans, s.log); err != nil {
 		return err
 	}
 	s.ixLog = &indexer{s: s, si: s.logs}
