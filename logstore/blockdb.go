@@ -5,11 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+	"github.com/lookout-dev/lookout/internal/sqlitex"
 )
 
 // blockDB is the durable half of the store: compressed blocks of records in
@@ -113,31 +112,19 @@ var migrations = []string{
 	) WITHOUT ROWID;`,
 }
 
-func sqliteDSN(path string, extra ...string) string {
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "foreign_keys(ON)")
-	for _, p := range extra {
-		q.Add("_pragma", p)
-	}
-	return "file:" + path + "?" + q.Encode()
-}
-
 func openBlockDB(ctx context.Context, path string) (*blockDB, error) {
 	// page_size and auto_vacuum only take effect before the first table
 	// exists; incremental auto-vacuum lets retention give disk back.
-	w, err := sql.Open("sqlite", sqliteDSN(path, "page_size(8192)", "auto_vacuum(INCREMENTAL)"))
+	w, err := sql.Open("sqlite", sqlitex.DSN(path, "page_size(8192)", "auto_vacuum(INCREMENTAL)"))
 	if err != nil {
 		return nil, err
 	}
 	w.SetMaxOpenConns(1)
-	if err := migrate(ctx, w); err != nil {
+	if err := sqlitex.Migrate(ctx, w, migrations); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("migrate %q: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", sqliteDSN(path, "query_only(ON)"))
+	r, err := sql.Open("sqlite", sqlitex.DSN(path, "query_only(ON)"))
 	if err != nil {
 		w.Close()
 		return nil, err
@@ -145,34 +132,6 @@ func openBlockDB(ctx context.Context, path string) (*blockDB, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	return &blockDB{db: r, w: w, reqs: make(chan *writeReq, 256), done: make(chan struct{})}, nil
-}
-
-func migrate(ctx context.Context, db *sql.DB) error {
-	var v int
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return err
-	}
-	if v > len(migrations) {
-		return fmt.Errorf("database schema version %d is newer than this lookout (%d)", v, len(migrations))
-	}
-	for i := v; i < len(migrations); i++ {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 var errClosed = errors.New("store is closed")
