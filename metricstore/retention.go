@@ -1,0 +1,104 @@
+package metricstore
+
+import (
+	"context"
+	"fmt"
+)
+
+// applyRetention deletes chunks and exemplars that ended before the
+// retention window, then series left with no chunk that the head does not
+// hold, their postings and unused label pairs. It works through series in
+// batches, one transaction each, so ingest waits for one batch at a time.
+// Writer only.
+func (s *Store) applyRetention(ctx context.Context) error {
+	cutoff := s.now().Add(-s.cfg.Retention).UnixMilli()
+	var maxID int64
+	if err := s.w.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM series").Scan(&maxID); err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	deleted := 0
+	for lo := int64(1); lo <= maxID; lo += 1000 {
+		n, err := s.retainBatch(ctx, lo, lo+999, cutoff)
+		if err != nil {
+			return fmt.Errorf("retention: %w", err)
+		}
+		deleted += n
+	}
+	if deleted > 0 {
+		if _, err := s.w.ExecContext(ctx, "DELETE FROM label_pairs WHERE NOT EXISTS (SELECT 1 FROM postings WHERE pair = label_pairs.id)"); err != nil {
+			return fmt.Errorf("retention: delete label pairs: %w", err)
+		}
+	}
+	if _, err := s.w.ExecContext(ctx, "PRAGMA incremental_vacuum"); err != nil {
+		return fmt.Errorf("retention: vacuum: %w", err)
+	}
+	s.m.retentionRuns.Inc()
+	return nil
+}
+
+// retainBatch applies retention to series lo..hi and returns how many
+// series it deleted.
+func (s *Store) retainBatch(ctx context.Context, lo, hi, cutoff int64) (deleted int, err error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	ids := []int64{}
+	rows, err := tx.QueryContext(ctx, "SELECT id FROM series WHERE id BETWEEN ? AND ?", lo, hi)
+	if err != nil {
+		return 0, err
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM chunks WHERE series = ? AND max_t < ?", id, cutoff); err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM exemplars WHERE series = ? AND t < ?", id, cutoff); err != nil {
+			return 0, err
+		}
+		if s.head.byRef(uint64(id)) != nil {
+			continue
+		}
+		var left int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM chunks WHERE series = ? LIMIT 1)", id).Scan(&left); err != nil {
+			return 0, err
+		}
+		if left > 0 {
+			continue
+		}
+		var raw []byte
+		if err := tx.QueryRowContext(ctx, "SELECT pairs FROM series WHERE id = ?", id).Scan(&raw); err != nil {
+			return 0, err
+		}
+		pairs, err := decodePairs(raw)
+		if err != nil {
+			return 0, err
+		}
+		for _, p := range pairs {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM postings WHERE pair = ? AND series = ?", int64(p), id); err != nil {
+				return 0, err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM series WHERE id = ?", id); err != nil {
+			return 0, err
+		}
+		deleted++
+	}
+	return deleted, tx.Commit()
+}
