@@ -127,7 +127,7 @@ func (s *Store) runWriter(stop <-chan struct{}) {
 		case req := <-s.checkpointNow:
 			err := s.checkpoint(context.Background())
 			if err == nil && req.evictAll {
-				s.evict(time.Time{}.Add(1 << 62))
+				s.evict(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
 			}
 			req.done <- err
 			continue

@@ -7,3 +7,9 @@ import "context"
 func (s *Store) CheckpointAndEvict(ctx context.Context) error {
 	return s.checkpointSync(ctx, true)
 }
+
+// ApplyRetention runs retention now, on the test's goroutine: the caller
+// makes sure nothing writes meanwhile.
+func (s *Store) ApplyRetention(ctx context.Context) error {
+	return s.applyRetention(ctx)
+}
