@@ -154,7 +154,7 @@ func TestHTTPAnswers(t *testing.T) {
 		{name: "gzip bomb", path: "/v1/logs", ctype: ctProto, encoding: "gzip", body: bomb, want: 413, wantMsg: "once decompressed"},
 		{name: "store overloaded", path: "/v1/logs", ctype: ctProto, body: fixture(t, "logs.pb"), err: overloadErr{}, want: 429, wantMsg: "retry"},
 		{name: "store failing", path: "/v1/logs", ctype: ctProto, body: fixture(t, "logs.pb"), err: errors.New("disk on fire"), want: 503, wantMsg: "request id"},
-		{name: "metrics not stored yet", path: "/v1/metrics", ctype: ctJSON, body: fixture(t, "metrics.json"), want: 501, wantMsg: "metrics are not stored"},
+		{name: "metrics not stored yet", path: "/v1/metrics", ctype: ctJSON, body: fixture(t, "metrics.json"), want: 501, wantMsg: "metric storage is not configured"},
 		{name: "GET", path: "/v1/logs", method: "GET", ctype: ctProto, want: 405},
 	}
 	for _, tc := range cases {

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -117,7 +118,14 @@ func tracesSignal(c TracesConsumer) *signal {
 	return s
 }
 
-// metricsSignal answers 501 until a metrics store is wired in, so that a
+// partialRejection is an error from a consumer that stored part of a
+// request and refused the rest: the request is answered as an OTLP partial
+// success.
+type partialRejection interface {
+	PartiallyRejected() (rejected int, why string)
+}
+
+// metricsSignal answers 501 when no metric store is wired in, so that a
 // client never mistakes a silent drop for storage.
 func metricsSignal(c MetricsConsumer) *signal {
 	s := &signal{
@@ -134,7 +142,7 @@ func metricsSignal(c MetricsConsumer) *signal {
 		},
 	}
 	if c == nil {
-		s.unavailable = "metrics are not stored by this version of lookout yet; the data was not accepted"
+		s.unavailable = "metric storage is not configured in this lookout"
 		return s
 	}
 	s.consume = func(ctx context.Context, req exportRequest) (int, int, string, error) {
@@ -143,7 +151,13 @@ func metricsSignal(c MetricsConsumer) *signal {
 		if n == 0 {
 			return 0, 0, "", nil
 		}
-		return n, 0, "", c.ConsumeMetrics(ctx, md)
+		err := c.ConsumeMetrics(ctx, md)
+		var pr partialRejection
+		if errors.As(err, &pr) {
+			rejected, why := pr.PartiallyRejected()
+			return n, rejected, why, nil
+		}
+		return n, 0, "", err
 	}
 	return s
 }

@@ -17,5 +17,23 @@ func (h *Handler) routes() {
 		h.mux.Handle(m+"/api/v1/traces/{trace_id}", h.authed(auth.RoleViewer, h.trace))
 		h.mux.Handle(m+"/api/v1/services", h.authed(auth.RoleViewer, h.services))
 	}
+
+	// Prometheus-compatible query API (viewer and up), what Grafana's
+	// Prometheus data source calls. GET and POST form everywhere: Grafana
+	// POSTs when so configured and falls back to GET only on 400 or 405.
+	for _, m := range []string{"GET ", "POST "} {
+		h.mux.Handle(m+"/api/v1/query", h.authed(auth.RoleViewer, h.promRoute(h.promQuery)))
+		h.mux.Handle(m+"/api/v1/query_range", h.authed(auth.RoleViewer, h.promRoute(h.promQueryRange)))
+		h.mux.Handle(m+"/api/v1/query_exemplars", h.authed(auth.RoleViewer, h.promRoute(h.promQueryExemplars)))
+		h.mux.Handle(m+"/api/v1/format_query", h.authed(auth.RoleViewer, h.promRoute(h.promFormatQuery)))
+		h.mux.Handle(m+"/api/v1/series", h.authed(auth.RoleViewer, h.promRoute(h.promSeries)))
+		h.mux.Handle(m+"/api/v1/labels", h.authed(auth.RoleViewer, h.promRoute(h.promLabels)))
+		h.mux.Handle(m+"/api/v1/label/{name}/values", h.authed(auth.RoleViewer, h.promRoute(h.promLabelValues)))
+		h.mux.Handle(m+"/api/v1/metadata", h.authed(auth.RoleViewer, h.promRoute(h.promMetadata)))
+		h.mux.Handle(m+"/api/v1/status/buildinfo", h.authed(auth.RoleViewer, h.promRoute(h.promBuildInfo)))
+	}
+
+	// Everything else under /api/, /api/v1/parse_query included, is 404
+	// in Prometheus' error shape.
 	h.mux.Handle("/api/", h.authed(auth.RoleViewer, h.notFound))
 }

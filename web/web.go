@@ -9,6 +9,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/metadata"
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/storage"
+
 	"github.com/lookout-dev/lookout/auth"
 	"github.com/lookout-dev/lookout/logstore"
 )
@@ -42,8 +47,57 @@ type Options struct {
 	Ready []Check
 	// Metrics writes lookout's own metrics in the Prometheus text format.
 	Metrics func(w http.ResponseWriter)
-	// QueryTimeout bounds one API query.
+	// QueryTimeout bounds one API query, PromQL included.
 	QueryTimeout time.Duration
+	// PromQL serves the Prometheus-compatible query API; nil disables it
+	// (its routes answer 404 "metrics are not enabled").
+	PromQL *PromQLOptions
+}
+
+// MetadataSource answers /api/v1/metadata: the type, help and unit of each
+// metric family. metric "" means every family; limit <= 0 means no limit
+// on the number of families.
+type MetadataSource interface {
+	Metadata(ctx context.Context, metric string, limit int) (map[string][]metadata.Metadata, error)
+}
+
+// PromQLOptions configures the Prometheus-compatible query API
+// (https://prometheus.io/docs/prometheus/latest/querying/api/).
+type PromQLOptions struct {
+	// Queryable is the metric store; required.
+	Queryable storage.Queryable
+	// Metadata answers /api/v1/metadata; nil answers an empty set.
+	Metadata MetadataSource
+	// Exemplars answers /api/v1/query_exemplars; nil leaves that route 404.
+	Exemplars storage.ExemplarQueryable
+	// Parser parses PromQL; nil means Prometheus' parser with experimental
+	// functions and duration expressions enabled. Pass the rules manager
+	// the same one, so that a query that works here works in a rule.
+	Parser parser.Parser
+	// MaxSamples bounds the samples one query holds in memory
+	// (default 50,000,000).
+	MaxSamples int
+	// MaxSeries bounds the series one query selects (default 100,000).
+	MaxSeries int
+	// LookbackDelta is how far back an instant selector looks for a
+	// sample (default 5m).
+	LookbackDelta time.Duration
+	// Registerer receives the PromQL engine's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// BuildInfo is what /api/v1/status/buildinfo reports.
+	BuildInfo BuildInfo
+}
+
+// BuildInfo describes the running binary in the shape of Prometheus'
+// /api/v1/status/buildinfo, which Grafana reads to tell Prometheus from
+// Mimir (it has no "features").
+type BuildInfo struct {
+	Version   string `json:"version"`
+	Revision  string `json:"revision"`
+	Branch    string `json:"branch"`
+	BuildUser string `json:"buildUser"`
+	BuildDate string `json:"buildDate"`
+	GoVersion string `json:"goVersion"`
 }
 
 // Handler serves lookout's HTTP API (and, later, UI) on the main port.
@@ -51,6 +105,7 @@ type Handler struct {
 	opts Options
 	log  *slog.Logger
 	mux  *http.ServeMux
+	prom *promAPI // nil when the Prometheus API is disabled
 }
 
 // New builds the handler; its routes are listed in routes.go.
@@ -65,10 +120,18 @@ func New(opts Options) (*Handler, error) {
 		opts.QueryTimeout = 30 * time.Second
 	}
 	h := &Handler{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	if opts.PromQL != nil {
+		p, err := newPromAPI(*opts.PromQL, opts.QueryTimeout, opts.Logger)
+		if err != nil {
+			return nil, err
+		}
+		h.prom = p
+	}
 	h.routes()
 	return h, nil
 }
 
+// ServeHTTP serves r from the route table in routes.go.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	h.mux.ServeHTTP(w, r)
@@ -124,8 +187,14 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, context.Canceled):
 		writeError(w, 499, "canceled", "request canceled")
 	default:
-		id := requestID()
-		h.log.Error("api_request", "path", r.URL.Path, "request_id", id, "err", err)
-		writeError(w, http.StatusInternalServerError, "internal", "internal error (request id "+id+")")
+		h.internal(w, r, err)
 	}
+}
+
+// internal answers 500 with a request id and logs the cause once under
+// that id; the response never carries internals.
+func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
+	id := requestID()
+	h.log.Error("api_request", "path", r.URL.Path, "request_id", id, "err", err)
+	writeError(w, http.StatusInternalServerError, "internal", "internal error (request id "+id+")")
 }

@@ -25,8 +25,12 @@ type config struct {
 	OTLPHTTPAddr string   `yaml:"otlp_http_addr"`
 	RetLogs      duration `yaml:"retention_logs"`
 	RetTraces    duration `yaml:"retention_traces"`
-	LogLevel     string   `yaml:"log_level"`
-	LogFormat    string   `yaml:"log_format"`
+	RetMetrics   duration `yaml:"retention_metrics"`
+	// PromoteResourceAttributes are OTLP resource attributes copied onto
+	// every metric series of their resource as labels.
+	PromoteResourceAttributes listValue `yaml:"promote_resource_attributes"`
+	LogLevel                  string    `yaml:"log_level"`
+	LogFormat                 string    `yaml:"log_format"`
 	// InsecureIngest turns OTLP ingest authentication off.
 	InsecureIngest bool `yaml:"insecure_ingest"`
 	// MaxRequestSize bounds one OTLP request after decompression.
@@ -52,6 +56,7 @@ func defaultConfig() config {
 		OTLPHTTPAddr:    ":4318",
 		RetLogs:         duration(7 * 24 * time.Hour),
 		RetTraces:       duration(7 * 24 * time.Hour),
+		RetMetrics:      duration(30 * 24 * time.Hour),
 		LogLevel:        "info",
 		LogFormat:       "json",
 		MaxRequestSize:  16 << 20,
@@ -75,6 +80,8 @@ func (c *config) options() []option {
 		{"otlp-http-addr", "LOOKOUT_OTLP_HTTP_ADDR", "OTLP/HTTP listen address (empty: off)", (*strValue)(&c.OTLPHTTPAddr)},
 		{"retention-logs", "LOOKOUT_RETENTION_LOGS", "how long log records are kept (e.g. 7d, 36h)", &c.RetLogs},
 		{"retention-traces", "LOOKOUT_RETENTION_TRACES", "how long spans are kept", &c.RetTraces},
+		{"retention-metrics", "LOOKOUT_RETENTION_METRICS", "how long metric samples are kept", &c.RetMetrics},
+		{"promote-resource-attributes", "LOOKOUT_PROMOTE_RESOURCE_ATTRIBUTES", "comma-separated OTLP resource attributes to add as labels to every metric series (e.g. deployment.environment,k8s.namespace.name)", &c.PromoteResourceAttributes},
 		{"log-level", "LOOKOUT_LOG_LEVEL", "debug, info, warn or error", (*strValue)(&c.LogLevel)},
 		{"log-format", "LOOKOUT_LOG_FORMAT", "json or text", (*strValue)(&c.LogFormat)},
 		{"insecure-ingest", "LOOKOUT_INSECURE_INGEST", "accept OTLP without an ingest token (not for production)", (*boolValue)(&c.InsecureIngest)},
@@ -196,6 +203,9 @@ func (c config) validate() error {
 	if time.Duration(c.RetTraces) < time.Hour {
 		errs = append(errs, fmt.Errorf("retention-traces %s is shorter than 1h", c.RetTraces))
 	}
+	if time.Duration(c.RetMetrics) < time.Hour {
+		errs = append(errs, fmt.Errorf("retention-metrics %s is shorter than 1h", c.RetMetrics))
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -238,6 +248,22 @@ func (b *boolValue) Set(v string) error {
 	return nil
 }
 func (b *boolValue) IsBoolFlag() bool { return true }
+
+// listValue is a list of strings, comma-separated on the command line and
+// in the environment, a YAML sequence in the file.
+type listValue []string
+
+func (l listValue) String() string { return strings.Join(l, ",") }
+
+func (l *listValue) Set(v string) error {
+	*l = nil
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
 
 // duration is a time.Duration that also takes days and weeks ("7d", "2w").
 type duration time.Duration

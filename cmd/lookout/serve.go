@@ -10,16 +10,20 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/common/expfmt"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/lookout-dev/lookout/auth"
 	"github.com/lookout-dev/lookout/ingest"
+	"github.com/lookout-dev/lookout/internal/selfscrape"
+	"github.com/lookout-dev/lookout/internal/spanmetrics"
 	"github.com/lookout-dev/lookout/logstore"
+	"github.com/lookout-dev/lookout/metricstore"
 	"github.com/lookout-dev/lookout/web"
 )
 
@@ -49,7 +53,9 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 	}
 	set := metrics.NewSet()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector())
+	// The registry holds what Prometheus' packages register (the PromQL
+	// engine); Go runtime metrics come from WriteProcessMetrics, so no Go
+	// collector here: two go_* families would make /metrics unparsable.
 
 	authSvc, err := auth.Open(ctx, auth.Config{
 		DataDir:        cfg.DataDir,
@@ -78,10 +84,45 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 		}
 	}()
 
+	start = time.Now()
+	mstore, err := metricstore.Open(ctx, metricstore.Config{
+		Dir:                       filepath.Join(cfg.DataDir, "metrics"),
+		Retention:                 time.Duration(cfg.RetMetrics),
+		PromoteResourceAttributes: cfg.PromoteResourceAttributes,
+	}, metricstore.Options{Logger: log.With("component", "metricstore"), Metrics: set})
+	if err != nil {
+		return fmt.Errorf("open metric store: %w", err)
+	}
+	log.Info("metric_store_open", "duration", time.Since(start).String())
+	defer func() {
+		if err := mstore.Close(); err != nil {
+			log.Error("close_metric_store", "err", err)
+		}
+	}()
+	red, err := spanmetrics.New(spanmetrics.Config{}, spanmetrics.Options{
+		Logger:  log.With("component", "spanmetrics"),
+		Metrics: set,
+		Next:    mstore,
+	})
+	if err != nil {
+		return err
+	}
+	writeMetrics := func(w io.Writer) {
+		metrics.WriteProcessMetrics(w)
+		set.WritePrometheus(w)
+		writeRegistry(w, reg)
+	}
+
 	icfg := ingest.DefaultConfig()
 	icfg.GRPCAddr, icfg.HTTPAddr = cfg.OTLPGRPCAddr, cfg.OTLPHTTPAddr
 	icfg.MaxRequestBytes, icfg.MaxInFlightBytes = int64(cfg.MaxRequestSize), int64(cfg.MaxInflight)
-	iopts := ingest.Options{Logger: log.With("component", "ingest"), Metrics: set, Logs: store, Traces: store}
+	iopts := ingest.Options{
+		Logger:  log.With("component", "ingest"),
+		Metrics: set,
+		Logs:    store,
+		Traces:  tracesTee{store: store, red: red},
+		Metric:  mstore,
+	}
 	if !cfg.InsecureIngest {
 		iopts.Auth = authSvc
 	}
@@ -97,13 +138,17 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 		Ready: []web.Check{
 			{Name: "metadata", Func: authSvc.Ping},
 			{Name: "logstore", Func: store.Ping},
+			{Name: "metricstore", Func: mstore.Ping},
 		},
-		Metrics: func(w http.ResponseWriter) {
-			metrics.WriteProcessMetrics(w)
-			set.WritePrometheus(w)
-			writeRegistry(w, reg)
-		},
+		Metrics:      func(w http.ResponseWriter) { writeMetrics(w) },
 		QueryTimeout: time.Duration(cfg.QueryTimeout),
+		PromQL: &web.PromQLOptions{
+			Queryable:  mstore,
+			Metadata:   mstore,
+			Exemplars:  mstore,
+			Registerer: reg,
+			BuildInfo:  web.BuildInfo{Version: buildVersion()},
+		},
 	})
 	if err != nil {
 		return err
@@ -123,8 +168,17 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
+	// Background loops that write into the metric store stop before it
+	// closes (deferred above): span metrics flush a last time.
+	var bg sync.WaitGroup
+	defer bg.Wait()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	bg.Go(func() {
+		if err := red.Run(runCtx); err != nil {
+			log.Warn("span_metrics_final_flush", "err", err)
+		}
+	})
 	errc := make(chan error, 2)
 	go func() { errc <- recv.Run(runCtx, time.Duration(cfg.ShutdownTimeout)) }()
 	go func() {
@@ -142,6 +196,12 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 		l.OTLPHTTP = a.String()
 	}
 	log.Info("listening", "http", l.HTTP, "otlp_grpc", l.OTLPGRPC, "otlp_http", l.OTLPHTTP)
+	scraper := selfscrape.New(selfscrape.Config{Instance: l.HTTP}, selfscrape.Options{
+		Logger: log.With("component", "selfscrape"),
+		Write:  writeMetrics,
+		Store:  mstore,
+	})
+	bg.Go(func() { scraper.Run(runCtx) })
 	if started != nil {
 		started(l)
 	}
@@ -187,4 +247,18 @@ func writeRegistry(w io.Writer, reg *prometheus.Registry) {
 	for _, mf := range mfs {
 		_ = enc.Encode(mf)
 	}
+}
+
+// tracesTee stores spans and then counts them into the span metrics, so a
+// refused request is not counted (the client will send it again).
+type tracesTee struct {
+	store ingest.TracesConsumer
+	red   *spanmetrics.Connector
+}
+
+func (t tracesTee) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	if err := t.store.ConsumeTraces(ctx, td); err != nil {
+		return err
+	}
+	return t.red.ConsumeTraces(ctx, td)
 }
