@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"sync"
@@ -18,6 +19,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
@@ -93,6 +96,27 @@ func startChild(t *testing.T, dir string) *child {
 func (c *child) kill() {
 	c.cmd.Process.Signal(syscall.SIGKILL)
 	<-c.done
+}
+
+// crashMetrics builds metrics request n: 50 gauge points, each its own
+// series labelled with the batch number.
+func crashMetrics(n int) []byte {
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "crash")
+	g := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	g.SetName("crash.value")
+	dps := g.SetEmptyGauge().DataPoints()
+	now := pcommon.NewTimestampFromTime(time.Now())
+	for i := 0; i < 50; i++ {
+		dp := dps.AppendEmpty()
+		dp.SetTimestamp(now)
+		dp.SetDoubleValue(float64(n*100 + i))
+		dp.Attributes().PutInt("batch", int64(n))
+		dp.Attributes().PutInt("i", int64(i))
+	}
+	b, _ := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	return b
 }
 
 // crashBatch builds request n: 200 log records and 50 spans, each marked
@@ -175,6 +199,10 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 				if err != nil || sc != 200 {
 					return
 				}
+				mc, err := postOTLP(c.addr.OTLPHTTP, "/v1/metrics", crashMetrics(n))
+				if err != nil || mc != 200 {
+					return
+				}
 				mu.Lock()
 				acked[n] = true
 				mu.Unlock()
@@ -194,7 +222,21 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	mu.Unlock()
 
 	c = startChild(t, dir)
-	// Every acknowledged batch must be back in search, logs and spans.
+	// Every acknowledged batch must be back: its samples...
+	var series promVector
+	if code := apiGet(t, c.addr.HTTP, "/api/v1/query?query="+url.QueryEscape("count by (batch) (crash_value)"), &series); code != 200 {
+		t.Fatalf("query samples after restart: %d", code)
+	}
+	perBatch := map[string]string{}
+	for _, r := range series.Data.Result {
+		perBatch[r.Metric["batch"]] = r.Value[1].(string)
+	}
+	for n := range acked {
+		if got := perBatch[fmt.Sprint(n)]; got != "50" {
+			t.Errorf("batch %d has %q samples after restart, want 50", n, got)
+		}
+	}
+	// ...its logs and spans, searchable.
 	for n := range acked {
 		var lr logsResponse
 		q := fmt.Sprintf("/api/v1/logs?limit=1&query=attributes.batch:%d", n)

@@ -18,8 +18,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 )
 
-// promResponse is the Prometheus API's answer to an instant query.
-type promResponse struct {
+// promVector is the Prometheus API's answer to an instant query.
+type promVector struct {
 	Status string `json:"status"`
 	Data   struct {
 		ResultType string `json:"resultType"`
@@ -38,7 +38,7 @@ func promQuery(t *testing.T, base, q, ts string) (float64, bool) {
 	if ts != "" {
 		v.Set("time", ts)
 	}
-	var r promResponse
+	var r promVector
 	if code := apiGet(t, base, "/api/v1/query?"+v.Encode(), &r); code != 200 || len(r.Data.Result) != 1 {
 		return 0, false
 	}
