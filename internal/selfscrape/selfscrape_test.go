@@ -52,18 +52,20 @@ func TestScrape(t *testing.T) {
 	defer q.Close()
 	for name, want := range map[string]float64{
 		`{__name__="lookout_ingest_items_total", instance="127.0.0.1:8080", job="lookout", signal="logs"}`: 42,
-		`{__name__="engine_seconds_bucket", instance="127.0.0.1:8080", job="lookout", le="1"}`:              1,
-		`{__name__="engine_seconds_bucket", instance="127.0.0.1:8080", job="lookout", le="+Inf"}`:           1,
-		`{__name__="engine_seconds_count", instance="127.0.0.1:8080", job="lookout"}`:                       1,
-		`{__name__="lookout_commit_seconds_count", instance="127.0.0.1:8080", job="lookout"}`:               1,
-		`{__name__="up", instance="127.0.0.1:8080", job="lookout"}`:                                         1,
+		`{__name__="engine_seconds_bucket", instance="127.0.0.1:8080", job="lookout", le="1"}`:             1,
+		`{__name__="engine_seconds_bucket", instance="127.0.0.1:8080", job="lookout", le="+Inf"}`:          1,
+		`{__name__="engine_seconds_count", instance="127.0.0.1:8080", job="lookout"}`:                      1,
+		`{__name__="lookout_commit_seconds_count", instance="127.0.0.1:8080", job="lookout"}`:              1,
+		`{__name__="up", instance="127.0.0.1:8080", job="lookout"}`:                                        1,
 	} {
 		ms, err := parser.NewParser(parser.Options{}).ParseMetric(name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var matchers []*labels.Matcher
-		ms.Range(func(l labels.Label) { matchers = append(matchers, labels.MustNewMatcher(labels.MatchEqual, l.Name, l.Value)) })
+		ms.Range(func(l labels.Label) {
+			matchers = append(matchers, labels.MustNewMatcher(labels.MatchEqual, l.Name, l.Value))
+		})
 		set := q.Select(context.Background(), false, nil, matchers...)
 		if !set.Next() {
 			t.Errorf("%s not stored", name)
