@@ -99,6 +99,11 @@ func (s *Store) writeChunks(ctx context.Context) (err error) {
 	}
 	h.dirty = h.dirty[:0]
 	s.walRows = 0
+	// Give the pages of the deleted WAL rows back, so the file follows
+	// the data instead of the largest burst.
+	if _, err := s.w.ExecContext(ctx, "PRAGMA incremental_vacuum"); err != nil {
+		s.log.Warn("metric_vacuum", "err", err)
+	}
 	s.m.chunksWritten.Add(chunks)
 	return nil
 }

@@ -92,50 +92,73 @@ func (s *Store) selectSeries(ctx context.Context, ms []*labels.Matcher) ([]serie
 	return out, nil
 }
 
-// postings returns candidate series ids (sorted, a superset of the
-// matches).
+// postings returns candidate series ids, sorted: a superset of the series
+// matching ms, which selectSeries then checks label by label. Reading a
+// large postings list costs more than checking labels, so only the
+// smallest one or two lists of equality matchers are read (their sizes
+// estimated with a capped count), or, without equality matchers, the
+// values a regular expression matches.
 func (s *Store) postings(ctx context.Context, ms []*labels.Matcher) ([]uint64, error) {
-	var sets [][]uint64
-	hasEqual := false
-	for _, m := range ms {
-		if m.Type == labels.MatchEqual && m.Value != "" {
-			hasEqual = true
-		}
+	type candidate struct {
+		pairs []uint32
+		size  int
 	}
+	var eqs, others []candidate
 	for _, m := range ms {
 		if m.Matches("") {
 			continue // a series without the label matches: check later
 		}
-		var pairs []uint32
-		switch {
-		case m.Type == labels.MatchEqual:
+		if m.Type == labels.MatchEqual {
 			id, ok := s.dict.lookup(m.Name, m.Value)
 			if !ok {
 				return nil, nil
 			}
-			pairs = []uint32{id}
-		case hasEqual:
-			continue // cheaper to check on the equality's series
-		default:
-			if pairs = s.dict.matching(m); len(pairs) == 0 {
-				return nil, nil
+			n, err := s.postingsSize(ctx, id)
+			if err != nil {
+				return nil, err
 			}
+			eqs = append(eqs, candidate{pairs: []uint32{id}, size: n})
+			continue
 		}
-		ids, err := s.postingsOf(ctx, pairs)
+		pairs := s.dict.matching(m)
+		if len(pairs) == 0 {
+			return nil, nil
+		}
+		others = append(others, candidate{pairs: pairs, size: len(pairs) * postingsSizeCap})
+	}
+	cands := eqs
+	if len(cands) == 0 {
+		cands = others
+	}
+	if len(cands) == 0 {
+		return s.allSeries(ctx)
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].size < cands[j].size })
+	out, err := s.postingsOf(ctx, cands[0].pairs)
+	if err != nil {
+		return nil, err
+	}
+	if len(cands) > 1 && cands[1].size <= 4*cands[0].size {
+		second, err := s.postingsOf(ctx, cands[1].pairs)
 		if err != nil {
 			return nil, err
 		}
-		sets = append(sets, ids)
-	}
-	if len(sets) == 0 {
-		return s.allSeries(ctx)
-	}
-	sort.Slice(sets, func(i, j int) bool { return len(sets[i]) < len(sets[j]) })
-	out := sets[0]
-	for _, o := range sets[1:] {
-		out = intersect(out, o)
+		out = intersect(out, second)
 	}
 	return out, nil
+}
+
+// postingsSizeCap bounds the count postingsSize makes.
+const postingsSizeCap = 20000
+
+// postingsSize counts the series having pair, up to postingsSizeCap.
+func (s *Store) postingsSize(ctx context.Context, pair uint32) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM postings WHERE pair = ? LIMIT ?)", int64(pair), postingsSizeCap).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count postings: %w", err)
+	}
+	return n, nil
 }
 
 func intersect(a, b []uint64) []uint64 {
