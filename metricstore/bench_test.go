@@ -170,4 +170,3 @@ func BenchmarkRate(b *testing.B) {
 		})
 	}
 }
-

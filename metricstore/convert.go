@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/storage/remote/otlptranslator/prometheusremotewrite"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
@@ -42,6 +43,11 @@ func (s *Store) settings() prometheusremotewrite.Settings {
 // *PartialError while the rest is stored.
 func (s *Store) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 	rejected, reasons := dropDelta(md)
+	now := s.now()
+	if n, why := dropOutOfWindow(md, now.Add(-s.cfg.Retention), now.Add(maxFuture*time.Millisecond), s.cfg.Retention); n > 0 {
+		rejected += n
+		reasons = append(reasons, why)
+	}
 	app := s.AppenderV2(ctx).(*appenderV2)
 	conv, _ := s.converters.Get().(*prometheusremotewrite.PrometheusConverter)
 	if conv == nil {
@@ -57,14 +63,6 @@ func (s *Store) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 	}
 	if convErr != nil {
 		reasons = append(reasons, convErr.Error())
-	}
-	if app.tooOld > 0 {
-		rejected += app.tooOld
-		reasons = append(reasons, fmt.Sprintf("%d samples older than the metric retention (%s)", app.tooOld, s.cfg.Retention))
-	}
-	if app.tooNew > 0 {
-		rejected += app.tooNew
-		reasons = append(reasons, fmt.Sprintf("%d samples more than a day in the future", app.tooNew))
 	}
 	if len(reasons) == 0 {
 		return nil
@@ -110,4 +108,53 @@ func dropDelta(md pmetric.Metrics) (int, []string) {
 		return 0, nil
 	}
 	return n, []string{fmt.Sprintf("%d data points with delta temporality refused (metrics %s): lookout stores cumulative temporality only; set the exporter's temporality preference to cumulative", n, strings.Join(names, ", "))}
+}
+
+// dropOutOfWindow removes data points stamped before oldest or after newest
+// and says how many went, so that a partial success counts data points,
+// not the samples they would have become.
+func dropOutOfWindow(md pmetric.Metrics, oldest, newest time.Time, retention time.Duration) (int, string) {
+	lo, hi := pcommon.NewTimestampFromTime(oldest), pcommon.NewTimestampFromTime(newest)
+	old, future := 0, 0
+	keep := func(ts pcommon.Timestamp) bool {
+		switch {
+		case ts < lo:
+			old++
+			return false
+		case ts > hi:
+			future++
+			return false
+		}
+		return true
+	}
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				switch m.Type() {
+				case pmetric.MetricTypeGauge:
+					m.Gauge().DataPoints().RemoveIf(func(p pmetric.NumberDataPoint) bool { return !keep(p.Timestamp()) })
+				case pmetric.MetricTypeSum:
+					m.Sum().DataPoints().RemoveIf(func(p pmetric.NumberDataPoint) bool { return !keep(p.Timestamp()) })
+				case pmetric.MetricTypeHistogram:
+					m.Histogram().DataPoints().RemoveIf(func(p pmetric.HistogramDataPoint) bool { return !keep(p.Timestamp()) })
+				case pmetric.MetricTypeExponentialHistogram:
+					m.ExponentialHistogram().DataPoints().RemoveIf(func(p pmetric.ExponentialHistogramDataPoint) bool { return !keep(p.Timestamp()) })
+				case pmetric.MetricTypeSummary:
+					m.Summary().DataPoints().RemoveIf(func(p pmetric.SummaryDataPoint) bool { return !keep(p.Timestamp()) })
+				}
+			}
+		}
+	}
+	var why []string
+	if old > 0 {
+		why = append(why, fmt.Sprintf("%d data points older than the metric retention (%s) refused", old, retention))
+	}
+	if future > 0 {
+		why = append(why, fmt.Sprintf("%d data points more than a day ahead of the clock refused", future))
+	}
+	return old + future, strings.Join(why, "; ")
 }

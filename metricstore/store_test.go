@@ -261,10 +261,16 @@ func TestConsumeMetrics(t *testing.T) {
 	delta.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
 	delta.Sum().DataPoints().AppendEmpty().SetIntValue(5)
 
+	old := sm.Metrics().AppendEmpty()
+	old.SetName("queue.depth")
+	op := old.SetEmptyGauge().DataPoints().AppendEmpty()
+	op.SetTimestamp(pcommon.NewTimestampFromTime(t0.Add(-60 * 24 * time.Hour)))
+	op.SetDoubleValue(3)
+
 	err := s.ConsumeMetrics(context.Background(), md)
 	var pe *metricstore.PartialError
-	if !errors.As(err, &pe) || pe.Rejected != 1 {
-		t.Fatalf("ConsumeMetrics = %v, want a partial error rejecting the delta point", err)
+	if !errors.As(err, &pe) || pe.Rejected != 2 {
+		t.Fatalf("ConsumeMetrics = %v, want a partial error rejecting the delta point and the one past retention", err)
 	}
 	got := read(t, s, labels.MustNewMatcher(labels.MatchRegexp, "__name__", ".+"))
 	for name, want := range map[string]float64{

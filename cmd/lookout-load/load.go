@@ -20,6 +20,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
@@ -27,7 +28,7 @@ import (
 type config struct {
 	endpoint      string
 	token         string
-	signal        string // logs or traces
+	signal        string // logs, traces or metrics
 	duration      time.Duration
 	total         int64
 	concurrency   int
@@ -41,12 +42,15 @@ type config struct {
 	timeout       time.Duration
 	maxRetryAfter time.Duration
 	report        string
+
+	series int       // metrics: target series count
+	start  time.Time // metrics: timestamp of the first round; zero until resolved
 }
 
 func (c *config) validate() error {
 	switch {
-	case c.signal != "logs" && c.signal != "traces":
-		return fmt.Errorf("-signal %q: want logs or traces", c.signal)
+	case c.signal != "logs" && c.signal != "traces" && c.signal != "metrics":
+		return fmt.Errorf("-signal %q: want logs, traces or metrics", c.signal)
 	case c.report != "text" && c.report != "json":
 		return fmt.Errorf("-report %q: want text or json", c.report)
 	case c.concurrency < 1:
@@ -55,6 +59,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("-batch %d: want at least 1", c.batch)
 	case c.services < 1:
 		return fmt.Errorf("-services %d: want at least 1", c.services)
+	case c.series < 1:
+		return fmt.Errorf("-series %d: want at least 1", c.series)
 	case c.pool < 1:
 		return fmt.Errorf("-pool %d: want at least 1", c.pool)
 	case c.rate < 0 || c.total < 0 || c.duration < 0 || c.timeout < 0:
@@ -96,8 +102,10 @@ type report struct {
 	RateLimit   float64 `json:"rate_limit"` // items/s, 0 for none
 
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
-	ItemsAcked     int64   `json:"items_acked"`    // log records or spans answered 200, minus partial-success rejections
-	ItemsRejected  int64   `json:"items_rejected"` // reported rejected in partial-success responses
+	// Items are log records, spans or, for metrics, Prometheus samples (a histogram data point is
+	// 17: its 15 buckets, sum and count).
+	ItemsAcked     int64   `json:"items_acked"`    // answered 200, minus partial-success rejections
+	ItemsRejected  int64   `json:"items_rejected"` // reported rejected in partial-success responses (samples: in proportion to data points)
 	ItemsDropped   int64   `json:"items_dropped"`  // in requests that failed or were still refused when the run ended
 	ItemsPerSecond float64 `json:"items_per_second"`
 	Requests       int64   `json:"requests"` // HTTP attempts, retries included
@@ -113,6 +121,12 @@ type report struct {
 	Errors             int64   `json:"errors"` // other answers and transport errors
 	FirstError         string  `json:"first_error,omitempty"`
 	PartialSuccess     string  `json:"partial_success_message,omitempty"`
+
+	// Metrics only: OTLP data points, as the server counts them in partial-success responses, and
+	// what was sent.
+	DataPointsAcked     int64          `json:"data_points_acked,omitempty"`
+	DataPointsPerSecond float64        `json:"data_points_per_second,omitempty"`
+	Metrics             *metricsReport `json:"metrics,omitempty"`
 
 	Client clientStats `json:"client"`
 }
@@ -158,6 +172,8 @@ type runner struct {
 	msgMu      sync.Mutex
 	firstErr   string
 	partialMsg string
+
+	metrics *metricsSource // -signal metrics
 }
 
 type worker struct {
@@ -194,6 +210,11 @@ func encodeRequest(g *otlpgen.Generator, signal string, isJSON bool, n int, now 
 }
 
 func (r *runner) buildPool(now func() time.Time) error {
+	if r.cfg.signal == "metrics" {
+		m, err := newMetricsSource(r.cfg)
+		r.metrics = m
+		return err
+	}
 	g := otlpgen.NewGenerator(r.cfg.seed, r.cfg.services)
 	count := r.cfg.pool
 	tail := 0
@@ -240,6 +261,10 @@ func runLoad(stop context.Context, cfg config, client *http.Client) (*report, er
 	if r.tail != nil {
 		rep.Client.PoolRequests++
 	}
+	if r.metrics != nil {
+		rep.Client.PoolRequests = len(r.metrics.slots)
+		rep.Services = 0
+	}
 	rep.Client.PoolSeconds = time.Since(poolStart).Seconds()
 
 	if cfg.duration > 0 {
@@ -282,6 +307,13 @@ func runLoad(stop context.Context, cfg config, client *http.Client) (*report, er
 		rep.ItemsPerSecond = float64(rep.ItemsAcked) / s
 		rep.RequestMBPerSecond = float64(rep.RequestBytes) / 1e6 / s
 	}
+	if r.metrics != nil {
+		rep.Metrics = r.metrics.report()
+		rep.DataPointsAcked = r.metrics.pointsAcked.Load()
+		if s := elapsed.Seconds(); s > 0 {
+			rep.DataPointsPerSecond = float64(rep.DataPointsAcked) / s
+		}
+	}
 	rep.Refused429 = r.refused429.Load()
 	rep.Unavailable503 = r.unavailable503.Load()
 	rep.Errors = r.errs.Load()
@@ -302,41 +334,57 @@ func quantileMs(sorted []time.Duration, q float64) float64 {
 	return float64(sorted[i]) / 1e6
 }
 
+// A job is one request to send: a pooled template of logs or spans, or a slice of the current
+// metrics round.
+type job struct {
+	t      *template    // logs and traces
+	m      *metricsSlot // metrics, locked by the job until it is answered
+	items  int          // log records, spans or samples
+	points int          // metric data points
+}
+
 func (r *runner) work(stop context.Context, w *worker) {
 	for {
-		t := r.claim(stop)
-		if t == nil {
+		j, ok := r.claim(stop)
+		if !ok {
 			return
 		}
-		if !r.pace(stop, t.items) {
-			return
+		if r.pace(stop, j.items) {
+			if body, raw, ok := w.prepare(stop, r, j); ok {
+				r.send(stop, w, j, body, raw)
+			}
 		}
-		body := w.prepare(r, t)
-		r.send(stop, w, t, body)
+		if j.m != nil {
+			j.m.mu.Unlock()
+		}
 	}
 }
 
-// claim returns the next request to send, or nil when the run is over.
-func (r *runner) claim(stop context.Context) *template {
+// claim returns the next request to send, or false when the run is over.
+func (r *runner) claim(stop context.Context) (job, bool) {
 	if stop.Err() != nil {
-		return nil
+		return job{}, false
+	}
+	if r.metrics != nil {
+		return r.metrics.claim(stop, r.cfg.total)
 	}
 	if r.cfg.total > 0 {
 		for {
 			c := r.claimed.Load()
 			if c >= r.cfg.total {
-				return nil
+				return job{}, false
 			}
 			n := min(int64(r.cfg.batch), r.cfg.total-c)
 			if r.claimed.CompareAndSwap(c, c+n) {
 				if n < int64(r.cfg.batch) {
-					return r.tail
+					return job{t: r.tail, items: r.tail.items}, true
 				}
 				break
 			}
 		}
 	}
-	return r.pool[(r.next.Add(1)-1)%uint64(len(r.pool))]
+	t := r.pool[(r.next.Add(1)-1)%uint64(len(r.pool))]
+	return job{t: t, items: t.items}, true
 }
 
 // pace waits for the request's turn under -rate.
@@ -351,9 +399,14 @@ func (r *runner) pace(stop context.Context, items int) bool {
 	return sleep(stop, time.Until(at))
 }
 
-// prepare re-stamps the template into a new body, compressed with -gzip. The body is fresh each
-// time because the transport may still read it after Do returns.
-func (w *worker) prepare(r *runner, t *template) []byte {
+// prepare re-stamps the job's request into a new body, compressed with -gzip, and returns it with
+// its uncompressed size. The body is fresh each time because the transport may still read it after
+// Do returns. It reports false if the run ended before the request was ready.
+func (w *worker) prepare(stop context.Context, r *runner, j job) ([]byte, int, bool) {
+	if j.m != nil {
+		return w.prepareMetrics(stop, r, j.m)
+	}
+	t := j.t
 	start := time.Now()
 	m := stampMasks{delta: start.Sub(t.base).Nanoseconds()}
 	putUint64(m.trace[:8], w.r.Uint64())
@@ -372,25 +425,31 @@ func (w *worker) prepare(r *runner, t *template) []byte {
 		body = t.stamp(make([]byte, 0, len(t.body)), &m)
 	} else {
 		w.scratch = t.stamp(w.scratch, &m)
-		var buf bytes.Buffer
-		buf.Grow(len(w.scratch) / 3)
-		w.gz.Reset(&buf)
-		_, _ = w.gz.Write(w.scratch)
-		_ = w.gz.Close()
-		body = buf.Bytes()
+		body = w.compress(w.scratch)
 	}
 	r.prepared.Add(1)
 	r.prepareNs.Add(int64(time.Since(start)))
-	return body
+	return body, len(t.body), true
 }
 
-// send posts body until it is answered, waiting out 429 and 503 as the server asks.
-func (r *runner) send(stop context.Context, w *worker, t *template, body []byte) {
+// compress returns b gzipped into a new buffer.
+func (w *worker) compress(b []byte) []byte {
+	var buf bytes.Buffer
+	buf.Grow(len(b) / 3)
+	w.gz.Reset(&buf)
+	_, _ = w.gz.Write(b)
+	_ = w.gz.Close()
+	return buf.Bytes()
+}
+
+// send posts body until it is answered, waiting out 429 and 503 as the server asks. raw is the
+// size of the body before compression.
+func (r *runner) send(stop context.Context, w *worker, j job, body []byte, raw int) {
 	backoff := 100 * time.Millisecond
 	for {
 		req, err := http.NewRequestWithContext(context.WithoutCancel(stop), http.MethodPost, r.url, bytes.NewReader(body))
 		if err != nil {
-			r.fail(t, err.Error())
+			r.fail(j, err.Error())
 			return
 		}
 		if r.cfg.json {
@@ -409,7 +468,7 @@ func (r *runner) send(stop context.Context, w *worker, t *template, body []byte)
 		resp, err := r.client.Do(req)
 		r.requests.Add(1)
 		if err != nil {
-			r.fail(t, err.Error())
+			r.fail(j, err.Error())
 			sleep(stop, backoff) // don't spin on a server that is down
 			return
 		}
@@ -421,12 +480,18 @@ func (r *runner) send(stop context.Context, w *worker, t *template, body []byte)
 		case code >= 200 && code < 300:
 			w.lat = append(w.lat, took)
 			rejected, msg := r.partialSuccess(resp.Header.Get("Content-Type"), rb)
-			rejected = min(max(rejected, 0), int64(t.items))
+			if j.m != nil {
+				// OTLP counts rejected data points; count their samples in proportion.
+				rejected = min(max(rejected, 0), int64(j.points))
+				r.metrics.pointsAcked.Add(int64(j.points) - rejected)
+				rejected = (rejected*int64(j.items) + int64(j.points)/2) / int64(j.points)
+			}
+			rejected = min(max(rejected, 0), int64(j.items))
 			r.requestsOK.Add(1)
-			r.acked.Add(int64(t.items) - rejected)
+			r.acked.Add(int64(j.items) - rejected)
 			r.rejected.Add(rejected)
 			r.sentBytes.Add(int64(len(body)))
-			r.rawBytes.Add(int64(len(t.body)))
+			r.rawBytes.Add(int64(raw))
 			if msg != "" {
 				r.msgMu.Lock()
 				if r.partialMsg == "" {
@@ -447,19 +512,19 @@ func (r *runner) send(stop context.Context, w *worker, t *template, body []byte)
 				backoff = min(2*backoff, r.cfg.maxRetryAfter)
 			}
 			if !sleep(stop, min(d, r.cfg.maxRetryAfter)) {
-				r.dropped.Add(int64(t.items))
+				r.dropped.Add(int64(j.items))
 				return
 			}
 		default:
-			r.fail(t, fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(rb)))
+			r.fail(j, fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(rb)))
 			return
 		}
 	}
 }
 
-func (r *runner) fail(t *template, msg string) {
+func (r *runner) fail(j job, msg string) {
 	r.errs.Add(1)
-	r.dropped.Add(int64(t.items))
+	r.dropped.Add(int64(j.items))
 	r.msgMu.Lock()
 	if r.firstErr == "" {
 		r.firstErr = msg
@@ -474,6 +539,13 @@ func (r *runner) partialSuccess(contentType string, b []byte) (int64, string) {
 		return 0, ""
 	}
 	isJSON := strings.Contains(contentType, "json")
+	if r.cfg.signal == "metrics" {
+		resp := pmetricotlp.NewExportResponse()
+		if err := unmarshal(resp.UnmarshalProto, resp.UnmarshalJSON, isJSON, b); err != nil {
+			return 0, ""
+		}
+		return resp.PartialSuccess().RejectedDataPoints(), resp.PartialSuccess().ErrorMessage()
+	}
 	if r.cfg.signal == "traces" {
 		resp := ptraceotlp.NewExportResponse()
 		if err := unmarshal(resp.UnmarshalProto, resp.UnmarshalJSON, isJSON, b); err != nil {

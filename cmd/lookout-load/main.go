@@ -8,12 +8,21 @@
 // before the clock starts; each send re-stamps ids, timestamps and random tokens in place, so the
 // server never sees the same trace id or request id twice and the client stays cheap.
 //
+// Metrics are the golden signals of a fleet of the shop's service instances, sized by -series
+// (Prometheus series after translation): an http.server.request.duration histogram and an
+// app.requests counter per instance, route and status class, and four gauges per instance. Each
+// request is a slice of one 15-second round of simulated time; the rounds start at -start, by
+// default far enough in the past that the run ends before now. See internal/otlpgen/metrics.go for
+// the series count and cmd/lookout-load/metrics.go for how rounds are sent in order.
+//
 // Usage:
 //
 //	LOOKOUT_INGEST_TOKEN=... lookout-load -signal logs -duration 30s -concurrency 8 -batch 1000
 //	lookout-load -token-file ./lookout-data/ingest-token -signal traces -total 1000000 -gzip -report json
 //	lookout-load -measure-json-size -signal logs -batch 1000 -total 100000
+//	lookout-load -signal metrics -series 100000 -total 10000000 -batch 2000
 //	lookout-load queries -api http://127.0.0.1:8080 -password-file lookout-data/initial-admin-password
+//	lookout-load queries -kind promql -series 100000
 //
 // Answers 429 and 503 are retried after Retry-After (capped by -max-retry-after) and counted as
 // refusals; any other non-2xx answer or transport error counts as an error, and the first one is
@@ -73,23 +82,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("lookout-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg config
-	var tokenFile string
+	var tokenFile, start string
 	var measure bool
-	fs.StringVar(&cfg.endpoint, "endpoint", "http://127.0.0.1:4318", "OTLP/HTTP base URL; /v1/logs or /v1/traces is appended")
+	fs.StringVar(&cfg.endpoint, "endpoint", "http://127.0.0.1:4318", "OTLP/HTTP base URL; /v1/logs, /v1/traces or /v1/metrics is appended")
 	// The environment is read after parsing so -h never prints the token as a default.
 	fs.StringVar(&cfg.token, "token", "", "ingest token sent as a bearer token (default $LOOKOUT_INGEST_TOKEN; prefer it or -token-file, flags show in ps)")
 	fs.StringVar(&tokenFile, "token-file", "", "read the ingest token from this file")
-	fs.StringVar(&cfg.signal, "signal", "logs", "logs or traces")
+	fs.StringVar(&cfg.signal, "signal", "logs", "logs, traces or metrics")
 	fs.DurationVar(&cfg.duration, "duration", 30*time.Second, "how long to send; with -total, only when given explicitly")
-	fs.Int64Var(&cfg.total, "total", 0, "stop once this many log records or spans are answered (items in the measure mode, default 100000)")
-	fs.IntVar(&cfg.concurrency, "concurrency", 8, "requests in flight")
-	fs.IntVar(&cfg.batch, "batch", 1000, "log records or spans per request")
-	fs.IntVar(&cfg.services, "services", 10, "number of services the data comes from")
+	fs.Int64Var(&cfg.total, "total", 0, "stop once this many log records, spans or metric samples are answered (items in the measure mode, default 100000); metrics send whole requests, so up to one request more")
+	fs.IntVar(&cfg.concurrency, "concurrency", 8, "requests in flight (metrics: at most the requests of a round)")
+	fs.IntVar(&cfg.batch, "batch", 0, "items per request: log records or spans (default 1000), or metric samples (default 2000; whole data points, a histogram point is 17 samples)")
+	fs.IntVar(&cfg.services, "services", 10, "number of services the logs and traces come from")
+	fs.IntVar(&cfg.series, "series", 10_000, "metrics: Prometheus series the fleet makes (within half an instance's series)")
+	fs.StringVar(&start, "start", "", "metrics: timestamp of the first round: RFC 3339, Unix seconds, or a duration ago (6h, 2d); default: early enough that the run ends before now")
 	fs.Float64Var(&cfg.rate, "rate", 0, "cap on items per second sent; 0 sends as fast as the server acknowledges")
 	fs.BoolVar(&cfg.gzip, "gzip", false, "compress requests with gzip")
 	fs.BoolVar(&cfg.json, "json", false, "send OTLP/JSON instead of protobuf")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "random seed; the same seed generates the same pool")
-	fs.IntVar(&cfg.pool, "pool", 64, "distinct requests generated before the clock starts")
+	fs.IntVar(&cfg.pool, "pool", 64, "distinct requests generated before the clock starts (logs and traces; metrics build the requests of one round)")
 	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "per-request timeout")
 	fs.DurationVar(&cfg.maxRetryAfter, "max-retry-after", 5*time.Second, "longest wait before retrying a 429 or 503")
 	fs.StringVar(&cfg.report, "report", "text", "report format: text or json")
@@ -109,6 +120,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.total > 0 && !durationSet {
 		cfg.duration = 0
 	}
+	if cfg.batch == 0 {
+		cfg.batch = 1000
+		if cfg.signal == "metrics" {
+			cfg.batch = 2000
+		}
+	}
 	if cfg.token == "" {
 		cfg.token = getenv("LOOKOUT_INGEST_TOKEN")
 	}
@@ -124,6 +141,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := cfg.validate(); err != nil {
 		fmt.Fprintln(stderr, "lookout-load:", err)
 		return errUsage
+	}
+	if cfg.signal == "metrics" {
+		if err := resolveStart(&cfg, start, time.Now()); err != nil {
+			fmt.Fprintln(stderr, "lookout-load:", err)
+			return errUsage
+		}
 	}
 
 	if measure {
@@ -158,16 +181,28 @@ func printReport(w io.Writer, format string, v any, text func(io.Writer)) error 
 
 func (r *report) text(w io.Writer) {
 	unit := "log records"
-	if r.Signal == "traces" {
+	switch r.Signal {
+	case "traces":
 		unit = "spans"
+	case "metrics":
+		unit = "samples"
 	}
-	fmt.Fprintf(w, "lookout-load: %s, %s, %d in flight, batch %d, %d services", r.Signal, r.Encoding, r.Concurrency, r.Batch, r.Services)
+	fmt.Fprintf(w, "lookout-load: %s, %s, %d in flight, batch %d", r.Signal, r.Encoding, r.Concurrency, r.Batch)
+	if r.Metrics != nil {
+		fmt.Fprintf(w, ", %s series over %d instances", thousands(int64(r.Metrics.Series)), r.Metrics.Instances)
+	} else {
+		fmt.Fprintf(w, ", %d services", r.Services)
+	}
 	if r.RateLimit > 0 {
 		fmt.Fprintf(w, ", rate cap %.0f/s", r.RateLimit)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  elapsed       %.2f s\n", r.ElapsedSeconds)
-	fmt.Fprintf(w, "  acknowledged  %s %s, %s/s\n", thousands(r.ItemsAcked), unit, thousands(int64(r.ItemsPerSecond+0.5)))
+	fmt.Fprintf(w, "  acknowledged  %s %s, %s/s", thousands(r.ItemsAcked), unit, thousands(int64(r.ItemsPerSecond+0.5)))
+	if r.Metrics != nil {
+		fmt.Fprintf(w, "; %s data points, %s/s", thousands(r.DataPointsAcked), thousands(int64(r.DataPointsPerSecond+0.5)))
+	}
+	fmt.Fprintln(w)
 	if r.ItemsRejected > 0 || r.ItemsDropped > 0 {
 		fmt.Fprintf(w, "  not stored    %s rejected (partial success), %s in requests that failed or were still refused at the end\n",
 			thousands(r.ItemsRejected), thousands(r.ItemsDropped))
@@ -177,6 +212,9 @@ func (r *report) text(w io.Writer) {
 	fmt.Fprintf(w, "  latency       p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms\n", r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max)
 	fmt.Fprintf(w, "  refusals      %d × 429, %d × 503 (retried)\n", r.Refused429, r.Unavailable503)
 	fmt.Fprintf(w, "  errors        %d\n", r.Errors)
+	if r.Metrics != nil {
+		r.Metrics.text(w)
+	}
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "  first error   %s\n", r.FirstError)
 	}
@@ -211,20 +249,26 @@ func thousands(n int64) string {
 }
 
 // sizeReport is the output of -measure-json-size: how big the generated data is in each OTLP
-// encoding, per log record or span, for requests of -batch items.
+// encoding, per log record, span or metric sample, for requests of -batch items.
 type sizeReport struct {
 	Signal            string  `json:"signal"`
 	Items             int64   `json:"items"`
 	Batch             int     `json:"batch"`
-	Services          int     `json:"services"`
+	Services          int     `json:"services,omitempty"`
+	Series            int     `json:"series,omitempty"`      // metrics
+	DataPoints        int64   `json:"data_points,omitempty"` // metrics
 	JSONBytes         float64 `json:"json_bytes_per_item"`
 	JSONGzipBytes     float64 `json:"json_gzip_bytes_per_item"`
 	ProtobufBytes     float64 `json:"protobuf_bytes_per_item"`
 	ProtobufGzipBytes float64 `json:"protobuf_gzip_bytes_per_item"`
 	BodyBytes         float64 `json:"body_bytes_per_item,omitempty"` // log bodies only
+	JSONBytesPerPoint float64 `json:"json_bytes_per_data_point,omitempty"`
 }
 
 func measureSize(cfg config, now time.Time) (*sizeReport, error) {
+	if cfg.signal == "metrics" {
+		return measureMetricsSize(cfg)
+	}
 	g := otlpgen.NewGenerator(cfg.seed, cfg.services)
 	s := &sizeReport{Signal: cfg.signal, Items: cfg.total, Batch: cfg.batch, Services: cfg.services}
 	var jsonN, jsonGz, pbN, pbGz, bodies int64
@@ -284,14 +328,24 @@ func (c *countWriter) Write(p []byte) (int, error) {
 
 func (s *sizeReport) text(w io.Writer) {
 	unit := "log record"
-	if s.Signal == "traces" {
+	switch s.Signal {
+	case "traces":
 		unit = "span"
+	case "metrics":
+		unit = "sample"
 	}
-	fmt.Fprintf(w, "lookout-load: %d %ss in requests of %d, %d services\n", s.Items, unit, s.Batch, s.Services)
+	if s.Signal == "metrics" {
+		fmt.Fprintf(w, "lookout-load: %d samples (%d data points) in requests of up to %d samples, %s series\n", s.Items, s.DataPoints, s.Batch, thousands(int64(s.Series)))
+	} else {
+		fmt.Fprintf(w, "lookout-load: %d %ss in requests of %d, %d services\n", s.Items, unit, s.Batch, s.Services)
+	}
 	fmt.Fprintf(w, "  OTLP/JSON      %.1f bytes per %s (gzip %.1f)\n", s.JSONBytes, unit, s.JSONGzipBytes)
 	fmt.Fprintf(w, "  OTLP/protobuf  %.1f bytes per %s (gzip %.1f)\n", s.ProtobufBytes, unit, s.ProtobufGzipBytes)
 	if s.BodyBytes > 0 {
 		fmt.Fprintf(w, "  body           %.1f bytes per %s\n", s.BodyBytes, unit)
+	}
+	if s.JSONBytesPerPoint > 0 {
+		fmt.Fprintf(w, "  OTLP/JSON      %.1f bytes per data point\n", s.JSONBytesPerPoint)
 	}
 }
 

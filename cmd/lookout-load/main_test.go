@@ -22,6 +22,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
@@ -40,6 +42,7 @@ type sink struct {
 	accepted [][]byte
 	logs     []plog.Logs
 	traces   []ptrace.Traces
+	metrics  []pmetric.Metrics
 }
 
 func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -111,6 +114,21 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.partial > 0 {
 			res.PartialSuccess().SetRejectedSpans(s.partial)
 			res.PartialSuccess().SetErrorMessage("spans too old")
+			s.partial = 0
+		}
+		resp = res
+	case "metrics":
+		req := pmetricotlp.NewExportRequest()
+		if err := unmarshal(req.UnmarshalProto, req.UnmarshalJSON, isJSON, b); err != nil {
+			s.t.Errorf("decode metrics request (json=%t): %v", isJSON, err)
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.metrics = append(s.metrics, req.Metrics())
+		res := pmetricotlp.NewExportResponse()
+		if s.partial > 0 {
+			res.PartialSuccess().SetRejectedDataPoints(s.partial)
+			res.PartialSuccess().SetErrorMessage("samples too old")
 			s.partial = 0
 		}
 		resp = res
@@ -598,8 +616,9 @@ func BenchmarkPrepare(b *testing.B) {
 			w := newWorker(1, 0, gz)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(r.pool[0].body)))
+			j := job{t: r.pool[0], items: r.pool[0].items}
 			for b.Loop() {
-				w.prepare(r, r.pool[0])
+				w.prepare(context.Background(), r, j)
 			}
 		})
 	}

@@ -18,8 +18,11 @@ import (
 // holds data sent by this tool: it picks real values (a request id, a trace
 // id, a service and one of its operations) from the data, then runs each
 // query -repeat times and reports the median and the 90th percentile.
+// With -kind promql it runs PromQL queries over the metrics instead (see
+// promql.go).
 //
 //	lookout-load queries -api http://127.0.0.1:8080 -password-file lookout-data/initial-admin-password
+//	lookout-load queries -kind promql -series 100000
 
 type queryBench struct {
 	api      string
@@ -34,20 +37,32 @@ type queryResult struct {
 	Path     string  `json:"path"`
 	MedianMS float64 `json:"median_ms"`
 	P90MS    float64 `json:"p90_ms"`
-	Results  int     `json:"results"`
+	Results  int     `json:"results"` // records, traces or spans; series for PromQL
 	Total    int     `json:"total,omitempty"`
+
+	// PromQL only.
+	Query       string  `json:"query,omitempty"`
+	Steps       int     `json:"steps,omitempty"` // 0 for an instant query
+	StepSeconds float64 `json:"step_seconds,omitempty"`
+	Points      int     `json:"points,omitempty"` // samples in the answer, over all series
 }
 
 func runQueries(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("lookout-load queries", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	qb := &queryBench{client: &http.Client{Timeout: time.Minute}}
-	var passwordFile, report string
+	var passwordFile, report, kind string
+	var po promqlOptions
+	fs.StringVar(&kind, "kind", "logs", "logs (log and trace searches) or promql")
 	fs.StringVar(&qb.api, "api", "http://127.0.0.1:8080", "lookout's HTTP API base URL")
 	fs.StringVar(&qb.user, "user", "admin", "user for HTTP Basic authentication")
 	fs.StringVar(&passwordFile, "password-file", "", "file holding the user's password (default $LOOKOUT_ADMIN_PASSWORD)")
 	fs.IntVar(&qb.repeat, "repeat", 9, "runs of each query")
 	fs.StringVar(&report, "report", "text", "text or json")
+	fs.StringVar(&po.selector, "selector", "", "promql: label matchers, without braces, picking about 100 app_requests_total series (default: the 2xx series of frontend in the first namespace of the -series fleet)")
+	fs.IntVar(&po.series, "series", 10_000, "promql: the -series the metrics were loaded with, for the default -selector")
+	fs.StringVar(&po.from, "from", "", "promql: start of the loaded range (RFC 3339 or Unix seconds; default: the oldest sample the selector finds in the last 30 days)")
+	fs.StringVar(&po.to, "to", "", "promql: end of the loaded range (default: the newest sample the selector finds)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -58,9 +73,46 @@ func runQueries(ctx context.Context, args []string, getenv func(string) string, 
 	if err := readSecret(passwordFile, &qb.password); err != nil {
 		return err
 	}
-	if qb.repeat < 1 {
+	if qb.repeat < 1 || po.series < 1 || report != "text" && report != "json" {
 		return errUsage
 	}
+	var out []queryResult
+	switch kind {
+	case "logs":
+		var err error
+		if out, err = qb.logQueries(ctx); err != nil {
+			return err
+		}
+	case "promql":
+		var err error
+		if out, err = qb.promQueries(ctx, po, time.Now()); err != nil {
+			return err
+		}
+	default:
+		fmt.Fprintf(stderr, "lookout-load queries: -kind %q: want logs or promql\n", kind)
+		return errUsage
+	}
+	if report == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	if kind == "promql" {
+		fmt.Fprintf(stdout, "%-58s %10s %10s %8s %8s\n", "query", "median", "p90", "series", "points")
+		for _, r := range out {
+			fmt.Fprintf(stdout, "%-58s %8.1fms %8.1fms %8d %8d\n", r.Name, r.MedianMS, r.P90MS, r.Results, r.Points)
+		}
+		return nil
+	}
+	fmt.Fprintf(stdout, "%-50s %10s %10s %8s\n", "query", "median", "p90", "results")
+	for _, r := range out {
+		fmt.Fprintf(stdout, "%-50s %8.1fms %8.1fms %8d\n", r.Name, r.MedianMS, r.P90MS, r.Results)
+	}
+	return nil
+}
+
+// logQueries picks values from the stored logs and traces and measures searches for them.
+func (qb *queryBench) logQueries(ctx context.Context) ([]queryResult, error) {
 
 	var logs struct {
 		Records []struct {
@@ -70,7 +122,7 @@ func runQueries(ctx context.Context, args []string, getenv func(string) string, 
 		} `json:"records"`
 	}
 	if err := qb.get(ctx, "/api/v1/logs?limit=200&query="+url.QueryEscape("severity:error"), &logs); err != nil {
-		return err
+		return nil, err
 	}
 	var requestID, logTrace, service string
 	for _, r := range logs.Records {
@@ -88,7 +140,7 @@ func runQueries(ctx context.Context, args []string, getenv func(string) string, 
 		} `json:"traces"`
 	}
 	if err := qb.get(ctx, "/api/v1/traces?limit=1", &traces); err != nil {
-		return err
+		return nil, err
 	}
 	var svcs struct {
 		Services []struct {
@@ -97,7 +149,7 @@ func runQueries(ctx context.Context, args []string, getenv func(string) string, 
 		} `json:"services"`
 	}
 	if err := qb.get(ctx, "/api/v1/services", &svcs); err != nil {
-		return err
+		return nil, err
 	}
 	var qs [][2]string
 	logq := func(name, q string) {
@@ -133,20 +185,11 @@ func runQueries(ctx context.Context, args []string, getenv func(string) string, 
 	for _, q := range qs {
 		r, err := qb.measure(ctx, q[0], q[1])
 		if err != nil {
-			return err
+			return nil, err
 		}
 		out = append(out, r)
 	}
-	if report == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
-	}
-	fmt.Fprintf(stdout, "%-50s %10s %10s %8s\n", "query", "median", "p90", "results")
-	for _, r := range out {
-		fmt.Fprintf(stdout, "%-50s %8.1fms %8.1fms %8d\n", r.Name, r.MedianMS, r.P90MS, r.Results)
-	}
-	return nil
+	return out, nil
 }
 
 func (qb *queryBench) get(ctx context.Context, path string, v any) error {

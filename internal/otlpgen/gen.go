@@ -1,5 +1,5 @@
-// Package otlpgen generates realistic OTLP logs and traces (an online shop of several services)
-// for the load tool and the stores' benchmarks.
+// Package otlpgen generates realistic OTLP logs, traces and metrics (an online shop of several
+// services) for the load tool and the stores' benchmarks.
 package otlpgen
 
 import (
@@ -1071,14 +1071,7 @@ func (g *Generator) internalIP() string {
 	return fmt.Sprintf("10.42.%d.%d", g.r.IntN(16), 2+g.r.IntN(250))
 }
 
-func (g *Generator) podSuffix() string {
-	const alphabet = "bcdfghjklmnpqrstvwxz2456789"
-	b := make([]byte, 5)
-	for i := range b {
-		b[i] = alphabet[g.r.IntN(len(alphabet))]
-	}
-	return string(b)
-}
+func (g *Generator) podSuffix() string { return podName(g.r) }
 
 // price returns a shop price with a log-normal spread.
 func (g *Generator) price() float64 {
@@ -1097,23 +1090,9 @@ func (g *Generator) seconds(median float64) float64 {
 
 const hexDigits = "0123456789abcdef"
 
-func (g *Generator) hex(n int) string {
-	b := make([]byte, n)
-	var v uint64
-	for i := range b {
-		if i%16 == 0 {
-			v = g.r.Uint64()
-		}
-		b[i] = hexDigits[v&15]
-		v >>= 4
-	}
-	return string(b)
-}
+func (g *Generator) hex(n int) string { return hexString(g.r, n) }
 
-func (g *Generator) uuid() string {
-	h := g.hex(32)
-	return h[:8] + "-" + h[8:12] + "-4" + h[13:16] + "-" + h[16:20] + "-" + h[20:]
-}
+func (g *Generator) uuid() string { return uuid(g.r) }
 
 func (g *Generator) id16() [16]byte {
 	var b [16]byte
