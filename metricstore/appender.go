@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/exemplar"
@@ -15,7 +16,7 @@ import (
 )
 
 // maxFuture is how far ahead of the clock a sample may be.
-const maxFuture = 24 * 60 * 60 * 1000
+const maxFuture = 24 * time.Hour
 
 // txn collects one transaction's samples, exemplars and metadata; Commit
 // makes them durable in one WAL row.
@@ -25,15 +26,24 @@ type txn struct {
 	b   batch
 	ex  []exemplarRow
 	md  []metadataRow
-	// tooOld and tooNew count samples refused for their timestamp.
-	tooOld, tooNew int
-	minT, maxT     int64
-	done           bool
+	// minT and maxT are the timestamps a sample may have (Store.window).
+	minT, maxT int64
+	// family is the metric family whose metadata was checked last: the
+	// translator appends a family's samples together.
+	family string
+	done   bool
 }
 
 func (s *Store) newTxn(ctx context.Context) *txn {
-	now := s.now().UnixMilli()
-	return &txn{s: s, ctx: ctx, minT: now - s.cfg.Retention.Milliseconds(), maxT: now + maxFuture}
+	oldest, newest := s.window()
+	return &txn{s: s, ctx: ctx, minT: oldest.UnixMilli(), maxT: newest.UnixMilli()}
+}
+
+// window is the time range a sample may have: within the retention, and
+// at most maxFuture ahead of the clock.
+func (s *Store) window() (oldest, newest time.Time) {
+	now := s.now()
+	return now.Add(-s.cfg.Retention), now.Add(maxFuture)
 }
 
 // add appends one sample (a float, or h or fh) for ls and returns its
@@ -61,12 +71,8 @@ func (a *txn) add(ref storage.SeriesRef, ls labels.Labels, t int64, v float64, h
 			return 0, nil, err
 		}
 	}
-	switch {
-	case t < a.minT:
-		a.tooOld++
-		return storage.SeriesRef(ms.id), ms, nil
-	case t > a.maxT:
-		a.tooNew++
+	if t < a.minT || t > a.maxT {
+		a.s.m.samplesRejected.Inc()
 		return storage.SeriesRef(ms.id), ms, nil
 	}
 	a.b.samples = append(a.b.samples, sample{s: ms, t: t, v: v, h: h, fh: fh})
@@ -86,7 +92,11 @@ func (a *txn) exemplar(ms *memSeries, e exemplar.Exemplar) {
 }
 
 func (a *txn) metadata(family string, md metadata.Metadata) {
-	if family == "" || md.Type == "" || !a.s.meta.changed(family, md) {
+	if family == "" || md.Type == "" || family == a.family {
+		return
+	}
+	a.family = family
+	if !a.s.meta.changed(family, md) {
 		return
 	}
 	for _, r := range a.md {

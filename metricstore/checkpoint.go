@@ -2,6 +2,7 @@ package metricstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -22,7 +23,7 @@ func (s *Store) checkpointLogged() {
 // final, open chunks as they are now, replacing their previous version) and
 // deletes the WAL, in one transaction, then evicts series idle for longer
 // than Config.IdleSeries. Writer only: nothing appends meanwhile.
-func (s *Store) checkpoint(ctx context.Context) (err error) {
+func (s *Store) checkpoint(ctx context.Context) error {
 	h := s.head
 	if len(h.dirty) > 0 || s.walRows > 0 {
 		if err := s.writeChunks(ctx); err != nil {
@@ -33,58 +34,52 @@ func (s *Store) checkpoint(ctx context.Context) (err error) {
 	return nil
 }
 
-func (s *Store) writeChunks(ctx context.Context) (err error) {
+func (s *Store) writeChunks(ctx context.Context) error {
 	h := s.head
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	del, err := tx.PrepareContext(ctx, "DELETE FROM chunks WHERE series = ? AND max_t = ? AND n = ?")
-	if err != nil {
-		return err
-	}
-	ins, err := tx.PrepareContext(ctx, "INSERT OR REPLACE INTO chunks(series, max_t, n, min_t, enc, data) VALUES (?, ?, ?, ?, ?, ?)")
-	if err != nil {
-		return err
-	}
 	chunks := 0
-	write := func(ms *memSeries, c *headChunk) error {
-		if c == nil || (c.savedOK && c.saved == c.maxT) {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		del, err := tx.PrepareContext(ctx, "DELETE FROM chunks WHERE series = ? AND max_t = ? AND n = ?")
+		if err != nil {
+			return err
+		}
+		ins, err := tx.PrepareContext(ctx, "INSERT OR REPLACE INTO chunks(series, max_t, n, min_t, enc, data) VALUES (?, ?, ?, ?, ?, ?)")
+		if err != nil {
+			return err
+		}
+		write := func(ms *memSeries, c *headChunk) error {
+			if c == nil || (c.savedOK && c.saved == c.maxT) {
+				return nil
+			}
+			if c.savedOK {
+				if _, err := del.ExecContext(ctx, int64(ms.id), c.saved, int64(c.n)); err != nil {
+					return fmt.Errorf("delete chunk: %w", err)
+				}
+			}
+			if _, err := ins.ExecContext(ctx, int64(ms.id), c.maxT, int64(c.n), c.minT, int(c.chunk.Encoding()), c.chunk.Bytes()); err != nil {
+				return fmt.Errorf("insert chunk: %w", err)
+			}
+			chunks++
 			return nil
 		}
-		if c.savedOK {
-			if _, err := del.ExecContext(ctx, int64(ms.id), c.saved, int64(c.n)); err != nil {
-				return fmt.Errorf("delete chunk: %w", err)
+		for _, ms := range h.dirty {
+			for _, c := range ms.frozen {
+				if err := write(ms, c); err != nil {
+					return err
+				}
+			}
+			for _, c := range []*headChunk{ms.head, ms.ooo} {
+				if err := write(ms, c); err != nil {
+					return err
+				}
 			}
 		}
-		if _, err := ins.ExecContext(ctx, int64(ms.id), c.maxT, int64(c.n), c.minT, int(c.chunk.Encoding()), c.chunk.Bytes()); err != nil {
-			return fmt.Errorf("insert chunk: %w", err)
+		if _, err := tx.ExecContext(ctx, "DELETE FROM wal"); err != nil {
+			return fmt.Errorf("truncate wal: %w", err)
 		}
-		chunks++
 		return nil
-	}
-	for _, ms := range h.dirty {
-		for _, c := range ms.frozen {
-			if err := write(ms, c); err != nil {
-				return err
-			}
-		}
-		for _, c := range []*headChunk{ms.head, ms.ooo} {
-			if err := write(ms, c); err != nil {
-				return err
-			}
-		}
-	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM wal"); err != nil {
-		return fmt.Errorf("truncate wal: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+	})
+	if err != nil {
+		return err
 	}
 	for _, ms := range h.dirty {
 		ms.mu.Lock()

@@ -43,8 +43,8 @@ func (s *Store) settings() prometheusremotewrite.Settings {
 // *PartialError while the rest is stored.
 func (s *Store) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 	rejected, reasons := dropDelta(md)
-	now := s.now()
-	if n, why := dropOutOfWindow(md, now.Add(-s.cfg.Retention), now.Add(maxFuture*time.Millisecond), s.cfg.Retention); n > 0 {
+	oldest, newest := s.window()
+	if n, why := dropOutOfWindow(md, oldest, newest, s.cfg.Retention); n > 0 {
 		rejected += n
 		reasons = append(reasons, why)
 	}
@@ -67,7 +67,7 @@ func (s *Store) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 	if len(reasons) == 0 {
 		return nil
 	}
-	s.m.samplesRejected.Add(rejected)
+	// Counted by ingest, as rejected items of its signal.
 	return &PartialError{Rejected: rejected, Reason: strings.Join(reasons, "; ")}
 }
 

@@ -182,49 +182,43 @@ func (s *Store) commitGroup(group []*writeReq) {
 
 // commit writes the group's new label pairs and series, WAL rows, metadata
 // and exemplars in one transaction.
-func (s *Store) commit(group []*writeReq) (err error) {
+func (s *Store) commit(group []*writeReq) error {
 	ctx := context.Background()
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
 	pending := s.head.unpersisted()
-	if err := s.persistSeries(ctx, tx, pending); err != nil {
-		return err
-	}
-	ins, err := tx.PrepareContext(ctx, "INSERT INTO wal(data) VALUES (?)")
+	rows := 0
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.persistSeries(ctx, tx, pending); err != nil {
+			return err
+		}
+		ins, err := tx.PrepareContext(ctx, "INSERT INTO wal(data) VALUES (?)")
+		if err != nil {
+			return err
+		}
+		for _, r := range group {
+			if len(r.wal) > 0 {
+				if _, err := ins.ExecContext(ctx, r.wal); err != nil {
+					return fmt.Errorf("insert wal: %w", err)
+				}
+				rows++
+			}
+			for _, m := range r.metadata {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO metadata(metric, type, unit, help) VALUES (?, ?, ?, ?)
+					ON CONFLICT(metric) DO UPDATE SET type = excluded.type, unit = excluded.unit, help = excluded.help`,
+					m.metric, m.typ, m.unit, m.help); err != nil {
+					return fmt.Errorf("upsert metadata: %w", err)
+				}
+			}
+			for _, e := range r.exemplars {
+				if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO exemplars(series, t, value, labels) VALUES (?, ?, ?, ?)",
+					int64(e.series), e.t, e.value, e.labels); err != nil {
+					return fmt.Errorf("insert exemplar: %w", err)
+				}
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	rows := 0
-	for _, r := range group {
-		if len(r.wal) > 0 {
-			if _, err := ins.ExecContext(ctx, r.wal); err != nil {
-				return fmt.Errorf("insert wal: %w", err)
-			}
-			rows++
-		}
-		for _, m := range r.metadata {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO metadata(metric, type, unit, help) VALUES (?, ?, ?, ?)
-				ON CONFLICT(metric) DO UPDATE SET type = excluded.type, unit = excluded.unit, help = excluded.help`,
-				m.metric, m.typ, m.unit, m.help); err != nil {
-				return fmt.Errorf("upsert metadata: %w", err)
-			}
-		}
-		for _, e := range r.exemplars {
-			if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO exemplars(series, t, value, labels) VALUES (?, ?, ?, ?)",
-				int64(e.series), e.t, e.value, e.labels); err != nil {
-				return fmt.Errorf("insert exemplar: %w", err)
-			}
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
 	}
 	s.head.persisted(pending)
 	s.walRows += rows
@@ -263,6 +257,23 @@ func (s *Store) persistSeries(ctx context.Context, tx *sql.Tx, pending []*memSer
 		if _, err := ser.ExecContext(ctx, int64(ms.id), int64(ms.hash), encodePairs(ms.pairs)); err != nil {
 			return fmt.Errorf("insert series: %w", err)
 		}
+	}
+	return nil
+}
+
+// inTx runs f in a transaction on the writer connection and commits it, or
+// rolls it back when f fails.
+func (s *Store) inTx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package metricstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"sort"
@@ -44,11 +45,8 @@ type seriesRef struct {
 // the chunk query.
 func (q *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
 	mint, maxt := q.mint, q.maxt
-	if hints != nil {
+	if hints != nil && (hints.Start != 0 || hints.End != 0) {
 		mint, maxt = max(mint, hints.Start), min(maxt, hints.End)
-		if hints.Start == 0 && hints.End == 0 {
-			mint, maxt = q.mint, q.maxt
-		}
 	}
 	refs, err := q.s.selectSeries(ctx, ms)
 	if err != nil {
@@ -179,6 +177,15 @@ func intersect(a, b []uint64) []uint64 {
 	return out
 }
 
+// idArgs turns ids into arguments of an IN (...) list.
+func idArgs[T uint32 | uint64](ids []T) []any {
+	args := make([]any, len(ids), len(ids)+2)
+	for i, id := range ids {
+		args[i] = int64(id)
+	}
+	return args
+}
+
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
@@ -188,47 +195,20 @@ func (s *Store) postingsOf(ctx context.Context, pairs []uint32) ([]uint64, error
 	var out []uint64
 	for len(pairs) > 0 {
 		n := min(len(pairs), sqlBatch)
-		args := make([]any, n)
-		for i, p := range pairs[:n] {
-			args[i] = int64(p)
-		}
+		args := idArgs(pairs[:n])
 		pairs = pairs[n:]
-		rows, err := s.r.QueryContext(ctx, "SELECT series FROM postings WHERE pair IN ("+placeholders(n)+")", args...)
+		ids, err := scanColumn[uint64](ctx, s.r, "SELECT series FROM postings WHERE pair IN ("+placeholders(n)+")", args...)
 		if err != nil {
-			return nil, fmt.Errorf("read postings: %w", err)
-		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out = append(out, uint64(id))
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return nil, err
 		}
+		out = append(out, ids...)
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
 }
 
 func (s *Store) allSeries(ctx context.Context) ([]uint64, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT id FROM series ORDER BY id")
-	if err != nil {
-		return nil, fmt.Errorf("read series: %w", err)
-	}
-	defer rows.Close()
-	var out []uint64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, uint64(id))
-	}
-	return out, rows.Err()
+	return scanColumn[uint64](ctx, s.r, "SELECT id FROM series ORDER BY id")
 }
 
 // seriesLabels returns the labels of ids, from the head where it holds them.
@@ -247,10 +227,7 @@ func (s *Store) seriesLabels(ctx context.Context, ids []uint64) ([]seriesRef, er
 	b := labels.NewScratchBuilder(16)
 	for len(missing) > 0 {
 		n := min(len(missing), sqlBatch)
-		args := make([]any, n)
-		for i, id := range missing[:n] {
-			args[i] = int64(id)
-		}
+		args := idArgs(missing[:n])
 		missing = missing[n:]
 		rows, err := s.r.QueryContext(ctx, "SELECT id, pairs FROM series WHERE id IN ("+placeholders(n)+")", args...)
 		if err != nil {
@@ -420,77 +397,67 @@ func (s *seriesSet) Warnings() annotations.Annotations { return nil }
 // LabelNames returns the label names of the series matching ms (all series
 // when ms is empty), sorted.
 func (q *querier) LabelNames(ctx context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	var names []string
-	if len(ms) == 0 {
-		rows, err := q.s.r.QueryContext(ctx, "SELECT DISTINCT name FROM label_pairs ORDER BY name")
-		if err != nil {
-			return nil, nil, fmt.Errorf("read label names: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
-				return nil, nil, err
-			}
-			names = append(names, n)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, nil, err
-		}
-	} else {
-		set, err := q.matching(ctx, ms)
-		if err != nil {
-			return nil, nil, err
-		}
-		seen := map[string]struct{}{}
-		for _, sr := range set {
-			sr.lset.Range(func(l labels.Label) { seen[l.Name] = struct{}{} })
-		}
-		for n := range seen {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-	}
-	return limit(names, hints), nil, nil
+	names, err := q.strings(ctx, ms, func(lset labels.Labels, add func(string)) {
+		lset.Range(func(l labels.Label) { add(l.Name) })
+	}, "SELECT DISTINCT name FROM label_pairs ORDER BY name")
+	return limit(names, hints), nil, err
 }
 
 // LabelValues returns the values of label name on the series matching ms
 // (all series when ms is empty), sorted.
 func (q *querier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	var values []string
+	values, err := q.strings(ctx, ms, func(lset labels.Labels, add func(string)) {
+		if v := lset.Get(name); v != "" {
+			add(v)
+		}
+	}, "SELECT value FROM label_pairs WHERE name = ? ORDER BY value", name)
+	return limit(values, hints), nil, err
+}
+
+// strings answers LabelNames and LabelValues: without matchers from the
+// label pair dictionary (query, sorted), else by collecting what each
+// matching series' labels give, sorted and without repeats.
+func (q *querier) strings(ctx context.Context, ms []*labels.Matcher, collect func(labels.Labels, func(string)), query string, args ...any) ([]string, error) {
 	if len(ms) == 0 {
-		rows, err := q.s.r.QueryContext(ctx, "SELECT value FROM label_pairs WHERE name = ? ORDER BY value", name)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read label values: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var v string
-			if err := rows.Scan(&v); err != nil {
-				return nil, nil, err
-			}
-			values = append(values, v)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, nil, err
-		}
-	} else {
-		set, err := q.matching(ctx, ms)
-		if err != nil {
-			return nil, nil, err
-		}
-		seen := map[string]struct{}{}
-		for _, sr := range set {
-			if v := sr.lset.Get(name); v != "" {
-				seen[v] = struct{}{}
-			}
-		}
-		for v := range seen {
-			values = append(values, v)
-		}
-		slices.Sort(values)
+		return scanColumn[string](ctx, q.s.r, query, args...)
 	}
-	return limit(values, hints), nil, nil
+	set, err := q.matching(ctx, ms)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]struct{}{}
+	for _, sr := range set {
+		collect(sr.lset, func(v string) { seen[v] = struct{}{} })
+	}
+	out := make([]string, 0, len(seen))
+	for v := range seen {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// queryer is a database or a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// scanColumn runs a query of one column and returns its values.
+func scanColumn[T any](ctx context.Context, db queryer, query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query metric store: %w", err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // matching returns the series matching ms with data in the querier's range.

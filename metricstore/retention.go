@@ -2,6 +2,7 @@ package metricstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 )
 
@@ -38,67 +39,49 @@ func (s *Store) applyRetention(ctx context.Context) error {
 
 // retainBatch applies retention to series lo..hi and returns how many
 // series it deleted.
-func (s *Store) retainBatch(ctx context.Context, lo, hi, cutoff int64) (deleted int, err error) {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
+func (s *Store) retainBatch(ctx context.Context, lo, hi, cutoff int64) (int, error) {
+	deleted := 0
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		ids, err := scanColumn[int64](ctx, tx, "SELECT id FROM series WHERE id BETWEEN ? AND ?", lo, hi)
 		if err != nil {
-			tx.Rollback()
+			return err
 		}
-	}()
-	ids := []int64{}
-	rows, err := tx.QueryContext(ctx, "SELECT id FROM series WHERE id BETWEEN ? AND ?", lo, hi)
-	if err != nil {
-		return 0, err
-	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	for _, id := range ids {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM chunks WHERE series = ? AND max_t < ?", id, cutoff); err != nil {
-			return 0, err
-		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM exemplars WHERE series = ? AND t < ?", id, cutoff); err != nil {
-			return 0, err
-		}
-		if s.head.byRef(uint64(id)) != nil {
-			continue
-		}
-		var left int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM chunks WHERE series = ? LIMIT 1)", id).Scan(&left); err != nil {
-			return 0, err
-		}
-		if left > 0 {
-			continue
-		}
-		var raw []byte
-		if err := tx.QueryRowContext(ctx, "SELECT pairs FROM series WHERE id = ?", id).Scan(&raw); err != nil {
-			return 0, err
-		}
-		pairs, err := decodePairs(raw)
-		if err != nil {
-			return 0, err
-		}
-		for _, p := range pairs {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM postings WHERE pair = ? AND series = ?", int64(p), id); err != nil {
-				return 0, err
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM chunks WHERE series = ? AND max_t < ?", id, cutoff); err != nil {
+				return err
 			}
+			if _, err := tx.ExecContext(ctx, "DELETE FROM exemplars WHERE series = ? AND t < ?", id, cutoff); err != nil {
+				return err
+			}
+			if s.head.byRef(uint64(id)) != nil {
+				continue
+			}
+			var left int
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM chunks WHERE series = ? LIMIT 1)", id).Scan(&left); err != nil {
+				return err
+			}
+			if left > 0 {
+				continue
+			}
+			var raw []byte
+			if err := tx.QueryRowContext(ctx, "SELECT pairs FROM series WHERE id = ?", id).Scan(&raw); err != nil {
+				return err
+			}
+			pairs, err := decodePairs(raw)
+			if err != nil {
+				return err
+			}
+			for _, p := range pairs {
+				if _, err := tx.ExecContext(ctx, "DELETE FROM postings WHERE pair = ? AND series = ?", int64(p), id); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, "DELETE FROM series WHERE id = ?", id); err != nil {
+				return err
+			}
+			deleted++
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM series WHERE id = ?", id); err != nil {
-			return 0, err
-		}
-		deleted++
-	}
-	return deleted, tx.Commit()
+		return nil
+	})
+	return deleted, err
 }

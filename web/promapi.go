@@ -155,24 +155,9 @@ func (h *Handler) promQuery(w http.ResponseWriter, r *http.Request) {
 		invalidParam(w, "time", err)
 		return
 	}
-	ctx, cancel, err := requestTimeout(r)
-	if err != nil {
-		invalidParam(w, "timeout", err)
-		return
-	}
-	defer cancel()
-	opts, err := queryOpts(r)
-	if err != nil {
-		badData(w, err)
-		return
-	}
-	qry, err := h.prom.engine.NewInstantQuery(ctx, h.prom.queryable, opts, r.Form.Get("query"), ts)
-	if err != nil {
-		invalidParam(w, "query", err)
-		return
-	}
-	defer qry.Close() // after the response is written: Close recycles the result's points
-	h.promResult(w, r, qry, qry.Exec(ctx), limit)
+	h.runQuery(w, r, limit, func(ctx context.Context, opts promql.QueryOpts) (promql.Query, error) {
+		return h.prom.engine.NewInstantQuery(ctx, h.prom.queryable, opts, r.Form.Get("query"), ts)
+	})
 }
 
 // promQueryRange serves /api/v1/query_range?query=&start=&end=&step=&timeout=&limit=&lookback_delta=&stats=.
@@ -209,6 +194,14 @@ func (h *Handler) promQueryRange(w http.ResponseWriter, r *http.Request) {
 		badData(w, errors.New("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"))
 		return
 	}
+	h.runQuery(w, r, limit, func(ctx context.Context, opts promql.QueryOpts) (promql.Query, error) {
+		return h.prom.engine.NewRangeQuery(ctx, h.prom.queryable, opts, r.Form.Get("query"), start, end, step)
+	})
+}
+
+// runQuery builds a query with the request's timeout and options, runs it
+// and answers with its result.
+func (h *Handler) runQuery(w http.ResponseWriter, r *http.Request, limit int, newQuery func(context.Context, promql.QueryOpts) (promql.Query, error)) {
 	ctx, cancel, err := requestTimeout(r)
 	if err != nil {
 		invalidParam(w, "timeout", err)
@@ -220,12 +213,12 @@ func (h *Handler) promQueryRange(w http.ResponseWriter, r *http.Request) {
 		badData(w, err)
 		return
 	}
-	qry, err := h.prom.engine.NewRangeQuery(ctx, h.prom.queryable, opts, r.Form.Get("query"), start, end, step)
+	qry, err := newQuery(ctx, opts)
 	if err != nil {
 		invalidParam(w, "query", err)
 		return
 	}
-	defer qry.Close()
+	defer qry.Close() // after the response is written: Close recycles the result's points
 	h.promResult(w, r, qry, qry.Exec(ctx), limit)
 }
 
@@ -773,39 +766,37 @@ func writeSeries(s *jsoniter.Stream, series promql.Series) {
 	s.WriteObjectStart()
 	s.WriteObjectField("metric")
 	writeLabels(s, series.Metric)
-	if len(series.Floats) > 0 {
+	writePoints(s, "values", series.Floats, func(p promql.FPoint) {
+		jsonutil.MarshalTimestamp(p.T, s)
 		s.WriteMore()
-		s.WriteObjectField("values")
-		s.WriteArrayStart()
-		for i, p := range series.Floats {
-			if i > 0 {
-				s.WriteMore()
-			}
-			s.WriteArrayStart()
-			jsonutil.MarshalTimestamp(p.T, s)
-			s.WriteMore()
-			jsonutil.MarshalFloat(p.F, s)
-			s.WriteArrayEnd()
-		}
-		s.WriteArrayEnd()
-	}
-	if len(series.Histograms) > 0 {
+		jsonutil.MarshalFloat(p.F, s)
+	})
+	writePoints(s, "histograms", series.Histograms, func(p promql.HPoint) {
+		jsonutil.MarshalTimestamp(p.T, s)
 		s.WriteMore()
-		s.WriteObjectField("histograms")
-		s.WriteArrayStart()
-		for i, p := range series.Histograms {
-			if i > 0 {
-				s.WriteMore()
-			}
-			s.WriteArrayStart()
-			jsonutil.MarshalTimestamp(p.T, s)
-			s.WriteMore()
-			jsonutil.MarshalHistogram(p.H, s)
-			s.WriteArrayEnd()
-		}
-		s.WriteArrayEnd()
-	}
+		jsonutil.MarshalHistogram(p.H, s)
+	})
 	s.WriteObjectEnd()
+}
+
+// writePoints writes `,"field":[[...],...]` with each point's array
+// contents from write; nothing when there are no points.
+func writePoints[P any](s *jsoniter.Stream, field string, points []P, write func(P)) {
+	if len(points) == 0 {
+		return
+	}
+	s.WriteMore()
+	s.WriteObjectField(field)
+	s.WriteArrayStart()
+	for i, p := range points {
+		if i > 0 {
+			s.WriteMore()
+		}
+		s.WriteArrayStart()
+		write(p)
+		s.WriteArrayEnd()
+	}
+	s.WriteArrayEnd()
 }
 
 // writeSample writes {"metric":{...},"value":[t,"v"]} or, for a
