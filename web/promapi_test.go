@@ -1,9 +1,12 @@
 package web_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -331,6 +334,79 @@ func TestPromQuery(t *testing.T) {
 			}
 			c.check(t, pr)
 		})
+	}
+}
+
+// TestPromLargeAnswer sends an answer of many parts, from a range query
+// long enough to be split across cores, and checks it arrives whole,
+// gzipped or not.
+func TestPromLargeAnswer(t *testing.T) {
+	var load strings.Builder
+	load.WriteString("load 15s\n")
+	for i := range 100 {
+		fmt.Fprintf(&load, "  c{i=\"%03d\"} 0+%dx1000\n", i, 15*(i+1))
+	}
+	f := newPromFixture(t, promqltest.LoadedStorage(t, load.String()), nil)
+	q := form("query", "rate(c[1m])", "start", "60", "end", "14985", "step", "15")
+	code, pr := f.query(t, http.MethodGet, "/api/v1/query_range", q)
+	if code != http.StatusOK {
+		t.Fatalf("%d %s", code, pr.Error)
+	}
+	series := result(t, pr, "matrix")
+	if len(series) != 100 {
+		t.Fatalf("%d series, want 100", len(series))
+	}
+	for i, s := range series {
+		if want := fmt.Sprintf("%03d", i); s.Metric["i"] != want {
+			t.Fatalf("series %d is i=%q, want %q: not sorted", i, s.Metric["i"], want)
+		}
+		if len(s.Values) != 996 {
+			t.Fatalf("i=%s: %d points, want 996", s.Metric["i"], len(s.Values))
+		}
+		for j, p := range s.Values {
+			if ts, v := p[0].(float64), num(t, p[1]); ts != float64(60+15*j) || !near(v, float64(i+1)) {
+				t.Fatalf("i=%s point %d = [%v, %v], want [%d, %d]", s.Metric["i"], j, ts, v, 60+15*j, i+1)
+			}
+		}
+	}
+
+	// The same bytes uncompressed.
+	raw := func(encoding string) ([]byte, string) {
+		req, err := http.NewRequest(http.MethodGet, f.srv.URL+"/api/v1/query_range?"+q.Encode(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("admin", "admin-password-1")
+		req.Header.Set("Accept-Encoding", encoding)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body := io.Reader(resp.Body)
+		if resp.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body = zr
+		}
+		b, err := io.ReadAll(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, resp.Header.Get("Content-Encoding")
+	}
+	zipped, enc := raw("gzip")
+	if enc != "gzip" {
+		t.Errorf("Content-Encoding %q, want gzip", enc)
+	}
+	plain, enc := raw("identity")
+	if enc != "" {
+		t.Errorf("Content-Encoding %q for identity", enc)
+	}
+	if len(plain) < 1<<20 || !bytes.Equal(plain, zipped) {
+		t.Errorf("identity answer of %d bytes, gzipped %d bytes: want the same, over 1 MiB", len(plain), len(zipped))
 	}
 }
 
