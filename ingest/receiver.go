@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -267,6 +268,7 @@ func (r *Receiver) export(ctx context.Context, sig *signal, transport string, re
 	}
 	if err == nil {
 		r.count(sig, transport, "accepted", items-rejected)
+		r.countServices(sig, req) // rejected points included: the service is sending
 		return sig.newResponse(rejected, why), outcomeOK, ""
 	}
 	var ov overloaded
@@ -290,6 +292,45 @@ func (r *Receiver) count(sig *signal, transport, outcome string, n int) {
 		return
 	}
 	r.set.GetOrCreateCounter(`lookout_ingest_items_total{signal="` + sig.name + `",transport="` + transport + `",outcome="` + outcome + `"}`).Add(n)
+}
+
+// maxServices bounds the services counted by name per signal; the rest
+// share one series, so a flood of generated service names cannot grow
+// /metrics without bound.
+const maxServices = 1000
+
+// countServices counts an accepted request's items per service.name in
+// lookout_ingest_service_items_total, which the built-in "ingestion
+// stalled" alert watches.
+func (r *Receiver) countServices(sig *signal, req exportRequest) {
+	sig.perService(req, func(service string, n int) {
+		if n == 0 {
+			return
+		}
+		c, ok := sig.services.Load(service)
+		if !ok {
+			name := `lookout_ingest_service_items_total{signal="` + sig.name + `",service="` + labelValue(service) + `"}`
+			if sig.serviceCount.Add(1) > maxServices {
+				sig.serviceCount.Add(-1)
+				name = `lookout_ingest_service_items_total{signal="` + sig.name + `",service="other"}`
+			}
+			c, _ = sig.services.LoadOrStore(service, r.set.GetOrCreateCounter(name))
+		}
+		c.(*metrics.Counter).Add(n)
+	})
+}
+
+// labelValue makes s safe inside a quoted label value of a metric name.
+func labelValue(s string) string {
+	if len(s) > 128 {
+		s = s[:128]
+	}
+	return strings.Map(func(c rune) rune {
+		if c == '"' || c == '\\' || c < ' ' {
+			return '_'
+		}
+		return c
+	}, s)
 }
 
 func (r *Receiver) countBytes(sig *signal, transport string, n int) {

@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/klauspost/compress/gzip"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
@@ -324,5 +326,50 @@ func TestGRPCAnswers(t *testing.T) {
 	}
 	if c.logs != 2 || c.spans != 1 {
 		t.Fatalf("consumer got %d logs and %d spans, want 2 and 1", c.logs, c.spans)
+	}
+}
+
+func TestCountServices(t *testing.T) {
+	r := &Receiver{set: metrics.NewSet()}
+	sig := logsSignal(&consumer{})
+	req := plogotlp.NewExportRequest()
+	for _, svc := range []string{"checkout", "cart", "", `we"ird`, "checkout"} {
+		rl := req.Logs().ResourceLogs().AppendEmpty()
+		if svc != "" {
+			rl.Resource().Attributes().PutStr("service.name", svc)
+		}
+		rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+		rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	}
+	r.countServices(sig, req)
+	var out bytes.Buffer
+	r.set.WritePrometheus(&out)
+	for _, want := range []string{
+		`lookout_ingest_service_items_total{signal="logs",service="checkout"} 4`,
+		`lookout_ingest_service_items_total{signal="logs",service="cart"} 2`,
+		`lookout_ingest_service_items_total{signal="logs",service="unknown_service"} 2`,
+		`lookout_ingest_service_items_total{signal="logs",service="we_ird"} 2`,
+	} {
+		if !strings.Contains(out.String(), want+"\n") {
+			t.Errorf("no %s in\n%s", want, out.String())
+		}
+	}
+
+	// Past maxServices names, the rest share service="other".
+	sig = tracesSignal(&consumer{})
+	treq := ptraceotlp.NewExportRequest()
+	for i := range maxServices + 5 {
+		rs := treq.Traces().ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "svc-"+strconv.Itoa(i))
+		rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	}
+	r.countServices(sig, treq)
+	out.Reset()
+	r.set.WritePrometheus(&out)
+	if n := strings.Count(out.String(), `lookout_ingest_service_items_total{signal="traces"`); n != maxServices+1 {
+		t.Errorf("%d trace service series, want %d", n, maxServices+1)
+	}
+	if !strings.Contains(out.String(), `lookout_ingest_service_items_total{signal="traces",service="other"} 5`+"\n") {
+		t.Errorf("no service=\"other\" series with the 5 past the cap")
 	}
 }

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
@@ -53,6 +57,14 @@ type signal struct {
 	// items there were and how many were rejected, and why.
 	consume     func(ctx context.Context, req exportRequest) (items, rejected int, why string, err error)
 	newResponse func(rejected int, why string) exportResponse
+	// perService calls f with each resource's service.name and its item
+	// count, for the per-service ingest counter that tells a stalled
+	// service apart from a quiet lookout.
+	perService func(req exportRequest, f func(service string, n int))
+	// services maps a service.name to its *metrics.Counter; serviceCount
+	// is how many names have their own.
+	services     sync.Map
+	serviceCount atomic.Int64
 }
 
 func logsSignal(c LogsConsumer) *signal {
@@ -80,6 +92,16 @@ func logsSignal(c LogsConsumer) *signal {
 			return 0, 0, "", nil
 		}
 		return n, 0, "", c.ConsumeLogs(ctx, ld)
+	}
+	s.perService = func(req exportRequest, f func(string, int)) {
+		rls := req.(plogotlp.ExportRequest).Logs().ResourceLogs()
+		for i := range rls.Len() {
+			n := 0
+			for _, sl := range rls.At(i).ScopeLogs().All() {
+				n += sl.LogRecords().Len()
+			}
+			f(serviceName(rls.At(i).Resource()), n)
+		}
 	}
 	return s
 }
@@ -114,6 +136,16 @@ func tracesSignal(c TracesConsumer) *signal {
 			return n, rejected, why, nil
 		}
 		return n, rejected, why, c.ConsumeTraces(ctx, td)
+	}
+	s.perService = func(req exportRequest, f func(string, int)) {
+		rss := req.(ptraceotlp.ExportRequest).Traces().ResourceSpans()
+		for i := range rss.Len() {
+			n := 0
+			for _, ss := range rss.At(i).ScopeSpans().All() {
+				n += ss.Spans().Len()
+			}
+			f(serviceName(rss.At(i).Resource()), n)
+		}
 	}
 	return s
 }
@@ -159,7 +191,46 @@ func metricsSignal(c MetricsConsumer) *signal {
 		}
 		return n, 0, "", err
 	}
+	s.perService = func(req exportRequest, f func(string, int)) {
+		rms := req.(pmetricotlp.ExportRequest).Metrics().ResourceMetrics()
+		for i := range rms.Len() {
+			n := 0
+			for _, sm := range rms.At(i).ScopeMetrics().All() {
+				for _, m := range sm.Metrics().All() {
+					n += dataPoints(m)
+				}
+			}
+			f(serviceName(rms.At(i).Resource()), n)
+		}
+	}
 	return s
+}
+
+// serviceName is a resource's service.name, or "unknown_service" as the
+// OpenTelemetry SDKs name a service that did not say.
+func serviceName(res pcommon.Resource) string {
+	if v, ok := res.Attributes().Get("service.name"); ok && v.Str() != "" {
+		return v.Str()
+	}
+	return "unknown_service"
+}
+
+// dataPoints counts a metric's data points, as DataPointCount does for a
+// whole request.
+func dataPoints(m pmetric.Metric) int {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		return m.Gauge().DataPoints().Len()
+	case pmetric.MetricTypeSum:
+		return m.Sum().DataPoints().Len()
+	case pmetric.MetricTypeHistogram:
+		return m.Histogram().DataPoints().Len()
+	case pmetric.MetricTypeExponentialHistogram:
+		return m.ExponentialHistogram().DataPoints().Len()
+	case pmetric.MetricTypeSummary:
+		return m.Summary().DataPoints().Len()
+	}
+	return 0
 }
 
 // dropInvalidSpans removes spans that cannot be stored (the OTLP spec makes
