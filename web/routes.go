@@ -33,6 +33,27 @@ func (h *Handler) routes() {
 		h.mux.Handle(m+"/api/v1/status/buildinfo", h.authed(auth.RoleViewer, h.promRoute(h.promBuildInfo)))
 	}
 
+	// Prometheus' rules and alerts API (viewer and up), what Grafana's
+	// alert list reads; 404 while alerting is not configured. Prometheus
+	// serves these on GET only; POST is accepted as on the query API.
+	for _, m := range []string{"GET ", "POST "} {
+		h.mux.Handle(m+"/api/v1/rules", h.authed(auth.RoleViewer, h.alertsRoute(h.promRules)))
+		h.mux.Handle(m+"/api/v1/alerts", h.authed(auth.RoleViewer, h.alertsRoute(h.promAlerts)))
+	}
+
+	// Prometheus' lifecycle reload (editor and up): rule files and the
+	// Alertmanager config. POST and PUT, as Prometheus takes both; the mux
+	// answers 405 to other methods.
+	h.mux.Handle("POST /-/reload", h.authed(auth.RoleEditor, h.reload))
+	h.mux.Handle("PUT /-/reload", h.authed(auth.RoleEditor, h.reload))
+
+	// The embedded Alertmanager's own API, what amtool and Grafana's
+	// Alertmanager data source call: reading (GET, and HEAD with it) is
+	// viewer and up; everything else changes silences or alerts, so it is
+	// editor and up.
+	h.mux.Handle("GET /alertmanager/", h.authed(auth.RoleViewer, h.alertmanager))
+	h.mux.Handle("/alertmanager/", h.authed(auth.RoleEditor, h.alertmanager))
+
 	// Everything else under /api/, /api/v1/parse_query included, is 404
 	// in Prometheus' error shape.
 	h.mux.Handle("/api/", h.authed(auth.RoleViewer, h.notFound))

@@ -52,6 +52,13 @@ type Options struct {
 	// PromQL serves the Prometheus-compatible query API; nil disables it
 	// (its routes answer 404 "metrics are not enabled").
 	PromQL *PromQLOptions
+	// Alerts serves /api/v1/rules, /api/v1/alerts and /-/reload; nil
+	// means alerting is not configured (those routes answer 404).
+	Alerts AlertRules
+	// Alertmanager serves the embedded Alertmanager's API at paths
+	// starting with /alertmanager/ (e.g. /alertmanager/api/v2/alerts),
+	// which it receives unchanged; nil answers 404.
+	Alertmanager http.Handler
 }
 
 // MetadataSource answers /api/v1/metadata: the type, help and unit of each

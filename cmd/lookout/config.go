@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -41,6 +42,21 @@ type config struct {
 	ShutdownTimeout duration `yaml:"shutdown_timeout"`
 	QueryTimeout    duration `yaml:"query_timeout"`
 
+	// Rules and LogRules are globs of Prometheus rule files and of
+	// lookout's log rule files.
+	Rules              listValue `yaml:"rules"`
+	LogRules           listValue `yaml:"log_rules"`
+	AlertmanagerConfig string    `yaml:"alertmanager_config"`
+	// ExternalURL is where users reach lookout, the base of the links in
+	// alerts; empty means http://<hostname>:<HTTP port>.
+	ExternalURL        string   `yaml:"external_url"`
+	BuiltinRules       bool     `yaml:"builtin_rules"`
+	EvaluationInterval duration `yaml:"evaluation_interval"`
+	// Prometheus' --rules.alert.* settings.
+	ForGracePeriod  duration `yaml:"rules_for_grace_period"`
+	OutageTolerance duration `yaml:"rules_outage_tolerance"`
+	ResendDelay     duration `yaml:"rules_resend_delay"`
+
 	// Secrets: only from the environment, never flags or the file.
 	AdminPassword string `yaml:"-"`
 	IngestToken   string `yaml:"-"`
@@ -63,6 +79,12 @@ func defaultConfig() config {
 		MaxInflight:     256 << 20,
 		ShutdownTimeout: duration(20 * time.Second),
 		QueryTimeout:    duration(30 * time.Second),
+
+		BuiltinRules:       true,
+		EvaluationInterval: duration(time.Minute),
+		ForGracePeriod:     duration(10 * time.Minute),
+		OutageTolerance:    duration(time.Hour),
+		ResendDelay:        duration(time.Minute),
 	}
 }
 
@@ -89,6 +111,15 @@ func (c *config) options() []option {
 		{"max-inflight", "LOOKOUT_MAX_INFLIGHT", "OTLP bytes processed at once before refusing with 429", &c.MaxInflight},
 		{"shutdown-timeout", "LOOKOUT_SHUTDOWN_TIMEOUT", "how long a graceful shutdown may take", &c.ShutdownTimeout},
 		{"query-timeout", "LOOKOUT_QUERY_TIMEOUT", "how long one API query may run", &c.QueryTimeout},
+		{"rules", "LOOKOUT_RULES", "comma-separated globs of Prometheus rule files (alerting and recording rules)", &c.Rules},
+		{"log-rules", "LOOKOUT_LOG_RULES", "comma-separated globs of log rule files", &c.LogRules},
+		{"alertmanager-config", "LOOKOUT_ALERTMANAGER_CONFIG", "a standard alertmanager.yml (empty: alerts stay in lookout and notify no one)", (*strValue)(&c.AlertmanagerConfig)},
+		{"external-url", "LOOKOUT_EXTERNAL_URL", "the URL users reach lookout at, for links in alerts (default http://<hostname>:<port>)", (*strValue)(&c.ExternalURL)},
+		{"builtin-rules", "LOOKOUT_BUILTIN_RULES", "evaluate lookout's rules about itself (stalled or refused ingestion, full disk, failing rules)", (*boolValue)(&c.BuiltinRules)},
+		{"evaluation-interval", "LOOKOUT_EVALUATION_INTERVAL", "interval of rule groups that set none", &c.EvaluationInterval},
+		{"rules-for-grace-period", "LOOKOUT_RULES_FOR_GRACE_PERIOD", "after a restart, the least time a restored pending alert waits before firing (Prometheus' rules.alert.for-grace-period)", &c.ForGracePeriod},
+		{"rules-outage-tolerance", "LOOKOUT_RULES_OUTAGE_TOLERANCE", "the longest downtime after which pending alerts' for state is still restored", &c.OutageTolerance},
+		{"rules-resend-delay", "LOOKOUT_RULES_RESEND_DELAY", "how often firing alerts are re-sent to the Alertmanager", &c.ResendDelay},
 	}
 }
 
@@ -227,6 +258,17 @@ func (c config) validate() error {
 	}
 	if time.Duration(c.QueryTimeout) < time.Second {
 		errs = append(errs, fmt.Errorf("query-timeout %s is below 1s", c.QueryTimeout))
+	}
+	if time.Duration(c.ResendDelay) < time.Second || time.Duration(c.OutageTolerance) < time.Second || c.ForGracePeriod < 0 {
+		errs = append(errs, errors.New("rules-resend-delay and rules-outage-tolerance must be at least 1s, rules-for-grace-period not negative"))
+	}
+	if time.Duration(c.EvaluationInterval) < time.Second {
+		errs = append(errs, fmt.Errorf("evaluation-interval %s is below 1s", c.EvaluationInterval))
+	}
+	if c.ExternalURL != "" {
+		if u, err := url.Parse(c.ExternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("external-url %q is not an absolute http(s) URL", c.ExternalURL))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -19,6 +19,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/lookout-dev/lookout/alerts"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -51,7 +53,15 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stdout, "lookout %s\n", buildVersion())
 		return 0
 	case "check-config":
-		if _, err := loadConfig("check-config", args, getenv, stderr); err != nil {
+		cfg, err := loadConfig("check-config", args, getenv, stderr)
+		if err != nil {
+			return configError(stderr, err)
+		}
+		if err := alerts.CheckFiles(alerts.Config{
+			RuleFiles:          cfg.Rules,
+			LogRuleFiles:       cfg.LogRules,
+			AlertmanagerConfig: cfg.AlertmanagerConfig,
+		}, nil); err != nil {
 			return configError(stderr, err)
 		}
 		fmt.Fprintln(stdout, "configuration is valid")
@@ -82,7 +92,8 @@ func usage(w io.Writer) {
 Commands:
   serve          run lookout (the default); see "lookout serve -h" for flags
   version        print the version
-  check-config   validate flags, environment and the config file
+  check-config   validate flags, environment, the config file, rule files,
+                 log rule files and the Alertmanager configuration
   token create   create an API key or ingest token: --name N --role viewer|editor|admin|ingest
   token list     list tokens (never their secrets)
   token revoke   revoke a token: --name N

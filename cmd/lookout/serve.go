@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -18,6 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/lookout-dev/lookout/alerts"
 	"github.com/lookout-dev/lookout/auth"
 	"github.com/lookout-dev/lookout/ingest"
 	"github.com/lookout-dev/lookout/internal/selfscrape"
@@ -52,6 +56,7 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	set := metrics.NewSet()
+	registerDiskMetrics(set, cfg.DataDir)
 	reg := prometheus.NewRegistry()
 	// The registry holds what Prometheus' packages register (the PromQL
 	// engine); Go runtime metrics come from WriteProcessMetrics, so no Go
@@ -131,6 +136,46 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 		return err
 	}
 
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen HTTP on %s: %w", cfg.HTTPAddr, err)
+	}
+	defer ln.Close()
+
+	ext, err := externalURL(cfg.ExternalURL, ln.Addr())
+	if err != nil {
+		return err
+	}
+	acfg := alerts.DefaultConfig()
+	acfg.RuleFiles, acfg.LogRuleFiles = cfg.Rules, cfg.LogRules
+	acfg.AlertmanagerConfig = cfg.AlertmanagerConfig
+	acfg.DataDir = filepath.Join(cfg.DataDir, "alertmanager")
+	acfg.ExternalURL = ext
+	acfg.BuiltinRules = cfg.BuiltinRules
+	acfg.EvaluationInterval = time.Duration(cfg.EvaluationInterval)
+	acfg.ForGracePeriod = time.Duration(cfg.ForGracePeriod)
+	acfg.OutageTolerance = time.Duration(cfg.OutageTolerance)
+	acfg.ResendDelay = time.Duration(cfg.ResendDelay)
+	alerting, err := alerts.Open(ctx, acfg, alerts.Options{
+		Logger:     log.With("component", "alerts"),
+		Metrics:    set,
+		Registerer: reg,
+		Queryable:  mstore,
+		Appendable: mstore,
+		Exemplars:  mstore,
+		Logs:       store,
+	})
+	if err != nil {
+		return fmt.Errorf("open alerting: %w", err)
+	}
+	defer func() {
+		if err := alerting.Close(); err != nil {
+			log.Error("close_alerting", "err", err)
+		}
+	}()
+	log.Info("alerting_open", "external_url", ext.String())
+
 	handler, err := web.New(web.Options{
 		Logger: log.With("component", "web"),
 		Auth:   authSvc,
@@ -149,14 +194,11 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 			Registerer: reg,
 			BuildInfo:  web.BuildInfo{Version: buildVersion()},
 		},
+		Alerts:       alerting,
+		Alertmanager: alerting.AlertmanagerAPI(),
 	})
 	if err != nil {
 		return err
-	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen HTTP on %s: %w", cfg.HTTPAddr, err)
 	}
 	srv := &http.Server{
 		Handler:           handler,
@@ -179,6 +221,8 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 			log.Warn("span_metrics_final_flush", "err", err)
 		}
 	})
+	bg.Go(func() { _ = alerting.Run(runCtx) })
+	bg.Go(func() { reloadOnHangup(runCtx, alerting, log) })
 	errc := make(chan error, 2)
 	go func() { errc <- recv.Run(runCtx, time.Duration(cfg.ShutdownTimeout)) }()
 	go func() {
@@ -234,6 +278,43 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 	}
 	log.Info("stopped")
 	return runErr
+}
+
+// externalURL is the configured external URL, or http://<hostname>:<port>
+// as Prometheus defaults it.
+func externalURL(configured string, addr net.Addr) (*url.URL, error) {
+	if configured == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "localhost"
+		}
+		_, port, _ := net.SplitHostPort(addr.String())
+		configured = "http://" + net.JoinHostPort(host, port)
+	}
+	u, err := url.Parse(configured)
+	if err != nil {
+		return nil, fmt.Errorf("external-url: %w", err)
+	}
+	return u, nil
+}
+
+// reloadOnHangup reloads the rules and the Alertmanager configuration on
+// each SIGHUP, as Prometheus and Alertmanager do; a bad file keeps the old
+// configuration and is logged with its file and line.
+func reloadOnHangup(ctx context.Context, a *alerts.Manager, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := a.Reload(ctx); err != nil {
+				log.Error("reload_rejected", "err", err)
+			}
+		}
+	}
 }
 
 // writeRegistry appends a client_golang registry in the text format, for
