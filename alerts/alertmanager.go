@@ -497,6 +497,16 @@ type amConfig struct {
 	receivers map[string][]notify.Integration
 }
 
+// urlInMessage matches a URL in an error message, quoted or not.
+var urlInMessage = regexp.MustCompile(`"[a-zA-Z][a-zA-Z0-9+.-]*://[^"]*"|[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"']+`)
+
+// redactURLs hides the URLs in a configuration error: a webhook URL is a
+// secret (Slack's and Discord's carry their token), and Alertmanager's
+// parse errors quote it whole. The error goes to editors and to the log.
+func redactURLs(err error) error {
+	return errors.New(urlInMessage.ReplaceAllString(err.Error(), "<URL redacted>"))
+}
+
 // loadAlertmanagerConfig parses and checks an Alertmanager configuration file
 // for `lookout check-config`: the YAML, the routes, receivers and matchers,
 // the templates it names and each receiver's settings. Every problem reads
@@ -511,11 +521,13 @@ func loadAlertmanagerConfig(path string) (*config.Config, error) {
 	return c.conf, nil
 }
 
-func loadAMConfig(path string, logger *slog.Logger) (*amConfig, error) {
-	var (
-		conf *config.Config
-		err  error
-	)
+func loadAMConfig(path string, logger *slog.Logger) (_ *amConfig, err error) {
+	defer func() {
+		if err != nil {
+			err = redactURLs(err)
+		}
+	}()
+	var conf *config.Config
 	if path == "" {
 		conf, err = config.Load(defaultAlertmanagerConfig)
 		if err != nil {

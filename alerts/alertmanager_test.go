@@ -836,3 +836,20 @@ inhibit_rules:
 		t.Error("send after close succeeded")
 	}
 }
+
+// TestAlertmanagerConfigErrorsHideURLs: a webhook URL is a secret, and
+// Alertmanager's parse errors quote it; the error lookout shows does not.
+func TestAlertmanagerConfigErrorsHideURLs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alertmanager.yml")
+	body := "route:\n  receiver: team\nreceivers:\n  - name: team\n    slack_configs:\n      - api_url: https://hooks.slack.com/services/T0/B0/SUPERSECRET%zz\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := loadAlertmanagerConfig(path)
+	if err == nil {
+		t.Fatal("a bad URL loaded")
+	}
+	if strings.Contains(err.Error(), "SUPERSECRET") || !strings.Contains(err.Error(), path+":") {
+		t.Errorf("error %q: want file:line and no secret", err)
+	}
+}

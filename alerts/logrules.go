@@ -180,8 +180,8 @@ func (a *logAlert) needsSending(ts time.Time) bool {
 // one: from when it fired until it resolved, or until it is due again.
 func (a *logAlert) toModel() *model.Alert {
 	m := &model.Alert{
-		Labels:       logLabelSet(a.labels),
-		Annotations:  logLabelSet(a.annotations),
+		Labels:       labelSet(a.labels),
+		Annotations:  labelSet(a.annotations),
 		StartsAt:     a.firedAt,
 		EndsAt:       a.validUntil,
 		GeneratorURL: a.generatorURL,
@@ -190,12 +190,6 @@ func (a *logAlert) toModel() *model.Alert {
 		m.EndsAt = a.resolvedAt
 	}
 	return m
-}
-
-func logLabelSet(ls labels.Labels) model.LabelSet {
-	out := make(model.LabelSet, ls.Len())
-	ls.Range(func(l labels.Label) { out[model.LabelName(l.Name)] = model.LabelValue(l.Value) })
-	return out
 }
 
 // logRuleOptions is what the composition root gives log rules.
@@ -531,16 +525,7 @@ func quoteLogValue(v string) string {
 }
 
 // link is path (and query) under ExternalURL.
-func (l *logRules) link(path string, q url.Values) string {
-	u := url.URL{Path: path}
-	if l.o.ExternalURL != nil {
-		u = *l.o.ExternalURL
-		u.Path = strings.TrimSuffix(u.Path, "/") + path
-		u.RawPath = ""
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func (l *logRules) link(path string, q url.Values) string { return uiLink(l.o.ExternalURL, path, q) }
 
 // formatLogSamples renders records one per line, newest first.
 func formatLogSamples(recs []logstore.LogRecord) string {

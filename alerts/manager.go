@@ -342,10 +342,16 @@ func checkRuleFile(file string, p parser.Parser) []error {
 	if err != nil {
 		return []error{err}
 	}
-	_, errs := rulefmt.Parse(b, false, model.UTF8Validation, p, nil)
-	out := make([]error, 0, len(errs))
+	// A logger, not nil: Parse warns through it about a second document.
+	_, errs := rulefmt.Parse(b, false, model.UTF8Validation, p, slog.New(slog.DiscardHandler))
+	var out []error
+	seen := map[string]bool{} // Parse decodes twice, so a syntax error comes twice
 	for _, e := range errs {
 		msg := e.Error()
+		if seen[msg] {
+			continue
+		}
+		seen[msg] = true
 		if g := ruleErrorPos.FindStringSubmatch(msg); g != nil {
 			line := g[1] + g[2]
 			out = append(out, fmt.Errorf("%s:%s: %s", file, line, msg[len(g[0]):]))
@@ -482,9 +488,16 @@ func agrees(series, alert labels.Labels) bool {
 }
 
 // link is an absolute URL into lookout's UI.
-func (m *Manager) link(path string, q url.Values) string {
-	u := *m.cfg.ExternalURL
-	u.Path = strings.TrimRight(u.Path, "/") + path
+func (m *Manager) link(path string, q url.Values) string { return uiLink(m.cfg.ExternalURL, path, q) }
+
+// uiLink is path, with query q, under lookout's external URL.
+func uiLink(ext *url.URL, path string, q url.Values) string {
+	u := url.URL{Path: path}
+	if ext != nil {
+		u = *ext
+		u.Path = strings.TrimSuffix(u.Path, "/") + path
+		u.RawPath = ""
+	}
 	u.RawQuery = q.Encode()
 	return u.String()
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/VictoriaMetrics/metrics"
 	"google.golang.org/grpc"
@@ -307,30 +308,39 @@ func (r *Receiver) countServices(sig *signal, req exportRequest) {
 		if n == 0 {
 			return
 		}
+		service = labelValue(service)
 		c, ok := sig.services.Load(service)
 		if !ok {
-			name := `lookout_ingest_service_items_total{signal="` + sig.name + `",service="` + labelValue(service) + `"}`
-			if sig.serviceCount.Add(1) > maxServices {
-				sig.serviceCount.Add(-1)
-				name = `lookout_ingest_service_items_total{signal="` + sig.name + `",service="other"}`
+			if sig.serviceCount.Load() >= maxServices {
+				// Past the cap nothing is stored: a client sending endless
+				// new names costs no memory.
+				r.set.GetOrCreateCounter(`lookout_ingest_service_items_total{signal="` + sig.name + `",service="other"}`).Add(n)
+				return
 			}
-			c, _ = sig.services.LoadOrStore(service, r.set.GetOrCreateCounter(name))
+			var loaded bool
+			c, loaded = sig.services.LoadOrStore(service, r.set.GetOrCreateCounter(`lookout_ingest_service_items_total{signal="`+sig.name+`",service="`+service+`"}`))
+			if !loaded {
+				sig.serviceCount.Add(1)
+			}
 		}
 		c.(*metrics.Counter).Add(n)
 	})
 }
 
-// labelValue makes s safe inside a quoted label value of a metric name.
+// labelValue makes s safe inside a quoted label value of a metric name:
+// valid UTF-8, no quote, backslash or control character, at most 128 bytes.
 func labelValue(s string) string {
-	if len(s) > 128 {
-		s = s[:128]
-	}
-	return strings.Map(func(c rune) rune {
+	s = strings.Map(func(c rune) rune {
 		if c == '"' || c == '\\' || c < ' ' {
 			return '_'
 		}
 		return c
-	}, s)
+	}, strings.ToValidUTF8(s, "_"))
+	for len(s) > 128 {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }
 
 func (r *Receiver) countBytes(sig *signal, transport string, n int) {

@@ -372,4 +372,9 @@ func TestCountServices(t *testing.T) {
 	if !strings.Contains(out.String(), `lookout_ingest_service_items_total{signal="traces",service="other"} 5`+"\n") {
 		t.Errorf("no service=\"other\" series with the 5 past the cap")
 	}
+	n := 0
+	sig.services.Range(func(any, any) bool { n++; return true })
+	if n != maxServices {
+		t.Errorf("%d service names remembered, want the cap %d: names past it must cost no memory", n, maxServices)
+	}
 }

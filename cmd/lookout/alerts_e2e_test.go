@@ -402,13 +402,14 @@ func TestCheckConfigFiles(t *testing.T) {
 	dir := t.TempDir()
 	rules := writeFile(t, dir, "rules.yml", "groups:\n  - name: a\n    rules:\n      - alert: X\n        expr: sum(\n")
 	logRules := writeFile(t, dir, "log-rules.yml", "groups:\n  - name: b\n    rules:\n      - alert: Y\n        query: error\n        window: 5m\n        above: 1\n        bogus: true\n")
+	syntax := writeFile(t, dir, "syntax.yml", "groups:\n  - name: a\n    rules: [\n")
 	am := writeFile(t, dir, "am.yml", "route:\n  receiver: nobody\nreceivers:\n  - name: team\n")
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"check-config", "--rules", rules, "--log-rules", logRules, "--alertmanager-config", am}, testEnv(nil), &stdout, &stderr)
+	code := run([]string{"check-config", "--rules", rules + "," + syntax, "--log-rules", logRules, "--alertmanager-config", am}, testEnv(nil), &stdout, &stderr)
 	if code != 1 {
 		t.Fatalf("check-config exit %d, want 1; stderr %s", code, stderr.String())
 	}
-	for _, want := range []string{rules + ":5:", logRules + ":8:", am + ":"} {
+	for _, want := range []string{rules + ":5:", syntax + ":3:", logRules + ":8:", am + ":2:"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("check-config output lacks %q:\n%s", want, stderr.String())
 		}

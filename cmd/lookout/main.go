@@ -42,6 +42,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		if err != nil {
 			return configError(stderr, err)
 		}
+		// A SIGHUP before serve listens for it (to reload) must not kill
+		// the process, as its default action would.
+		signal.Ignore(syscall.SIGHUP)
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		if err := serve(ctx, cfg, stderr, nil); err != nil {

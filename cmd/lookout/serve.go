@@ -19,6 +19,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/prometheus/promql/parser"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/lookout-dev/lookout/alerts"
@@ -147,6 +148,9 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 	if err != nil {
 		return err
 	}
+	// One PromQL parser for the query API and the rules, so both accept the
+	// same language.
+	promParser := parser.NewParser(parser.Options{EnableExperimentalFunctions: true, ExperimentalDurationExpr: true})
 	acfg := alerts.DefaultConfig()
 	acfg.RuleFiles, acfg.LogRuleFiles = cfg.Rules, cfg.LogRules
 	acfg.AlertmanagerConfig = cfg.AlertmanagerConfig
@@ -165,6 +169,7 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 		Appendable: mstore,
 		Exemplars:  mstore,
 		Logs:       store,
+		Parser:     promParser,
 	})
 	if err != nil {
 		return fmt.Errorf("open alerting: %w", err)
@@ -192,6 +197,7 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 			Metadata:   mstore,
 			Exemplars:  mstore,
 			Registerer: reg,
+			Parser:     promParser,
 			BuildInfo:  web.BuildInfo{Version: buildVersion()},
 		},
 		Alerts:       alerting,
