@@ -114,9 +114,7 @@ func (s *Store) countLogs(ctx context.Context, q CountQuery, lim countLimits) (C
 	if maxGroups <= 0 || maxGroups > maxCountGroups {
 		maxGroups = maxCountGroups
 	}
-	words := requiredWords(p)
-	values := requiredValues(p)
-	seen := map[uint64]struct{}{}
+	m := s.newLogMatcher(p, start, end)
 	groups := map[string]*countGroup{}
 	var key []byte
 	read := 0
@@ -140,31 +138,10 @@ func (s *Store) countLogs(ctx context.Context, q CountQuery, lim countLimits) (C
 					return nil
 				}
 			}
-			if len(values) > 0 && !hasRequired(rec, values) {
-				return nil
-			}
-			if len(words) > 0 {
-				if body, ok := logBody(rec); ok {
-					for _, w := range words {
-						if !containsFold(body, w) {
-							return nil
-						}
-					}
-				}
-			}
-			r, err := decodeLog(h, i)
-			if err != nil {
+			r, v, ok, err := m.match(h, i)
+			if !ok || err != nil {
 				return err
 			}
-			v := logView(&r, s.logs.text)
-			if v.ts < start || v.ts > end || !p.match(v) {
-				return nil
-			}
-			d := logDigest(h, i)
-			if _, dup := seen[d]; dup {
-				return nil
-			}
-			seen[d] = struct{}{}
 			key = key[:0]
 			for _, f := range fields {
 				val := groupValue(v, f)

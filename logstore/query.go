@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/search/query"
 )
 
@@ -64,6 +65,54 @@ const totalCap = 10000
 // page of results is settled; past it the total is a lower bound too.
 const scanBudget = 200_000
 
+// logMatcher decides whether a stored log record matches a query: cheap
+// checks on its bytes first (required attribute values, body words), then
+// the decoded record; a re-delivered copy of a record already matched does
+// not match again.
+type logMatcher struct {
+	p          pred
+	words      []string
+	values     [][][]byte
+	start, end int64
+	text       analysis.Analyzer
+	seen       map[uint64]struct{}
+}
+
+func (s *Store) newLogMatcher(p pred, start, end int64) *logMatcher {
+	return &logMatcher{p: p, words: requiredWords(p), values: requiredValues(p), start: start, end: end, text: s.logs.text, seen: map[uint64]struct{}{}}
+}
+
+// match decodes and returns record i of h when it matches.
+func (m *logMatcher) match(h *blockHeader, i int) (LogRecord, *view, bool, error) {
+	rec := h.recordBytes(i)
+	if len(m.values) > 0 && !hasRequired(rec, m.values) {
+		return LogRecord{}, nil, false, nil
+	}
+	if len(m.words) > 0 {
+		if body, ok := logBody(rec); ok {
+			for _, w := range m.words {
+				if !containsFold(body, w) {
+					return LogRecord{}, nil, false, nil
+				}
+			}
+		}
+	}
+	r, err := decodeLog(h, i)
+	if err != nil {
+		return LogRecord{}, nil, false, err
+	}
+	v := logView(&r, m.text)
+	if v.ts < m.start || v.ts > m.end || !m.p.match(v) {
+		return LogRecord{}, nil, false, nil
+	}
+	key := logDigest(h, i)
+	if _, dup := m.seen[key]; dup {
+		return LogRecord{}, nil, false, nil
+	}
+	m.seen[key] = struct{}{}
+	return r, v, true, nil
+}
+
 // SearchLogs returns the records matching q.
 func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (LogResult, error) {
 	p, err := compileQuery(q.Query, s.logs.text)
@@ -78,9 +127,7 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (LogResult, error) {
 	t0 := time.Now()
 	defer s.m.searchDuration.UpdateDuration(t0)
 	top := newTopK[LogRecord](limit, q.Forward)
-	words := requiredWords(p)
-	values := requiredValues(p)
-	seen := map[uint64]struct{}{}
+	m := s.newLogMatcher(p, start, end)
 	total, scanned := 0, 0
 	exact := true
 	err = s.scanGroups(ctx, s.logs, p.candidate(), start, end, q.Forward, func(g *groupMeta, has func(uint64) bool) (bool, error) {
@@ -94,31 +141,10 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (LogResult, error) {
 			return false, nil
 		}
 		return false, s.eachRecord(ctx, s.logs, g, func(h *blockHeader, i int) error {
-			if len(values) > 0 && !hasRequired(h.recordBytes(i), values) {
-				return nil
-			}
-			if len(words) > 0 {
-				if body, ok := logBody(h.recordBytes(i)); ok {
-					for _, w := range words {
-						if !containsFold(body, w) {
-							return nil
-						}
-					}
-				}
-			}
-			r, err := decodeLog(h, i)
-			if err != nil {
+			r, v, ok, err := m.match(h, i)
+			if !ok || err != nil {
 				return err
 			}
-			v := logView(&r, s.logs.text)
-			if v.ts < start || v.ts > end || !p.match(v) {
-				return nil
-			}
-			key := logDigest(h, i)
-			if _, dup := seen[key]; dup {
-				return nil
-			}
-			seen[key] = struct{}{}
 			if total < totalCap {
 				total++
 			}
