@@ -17,6 +17,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // chatServer stands in for Slack, Discord or a webhook receiver: it keeps
@@ -175,6 +176,15 @@ func TestEndToEndAlerts(t *testing.T) {
 	slack, discord, hook := newChatServer(t), newChatServer(t), newChatServer(t)
 	cfgDir, data := t.TempDir(), t.TempDir()
 	rules := writeFile(t, cfgDir, "rules.yml", alertRules)
+	moreRules := writeFile(t, cfgDir, "more-rules.yml", `groups:
+  - name: derived
+    interval: 1s
+    rules:
+      - record: job:queue_depth:max
+        expr: max by (job) (queue_depth)
+      - alert: RequestsSeen
+        expr: sum(http_server_request_duration_seconds_bucket) > 0
+`)
 	logRules := writeFile(t, cfgDir, "log-rules.yml", alertLogRules)
 	amConfig := writeFile(t, cfgDir, "alertmanager.yml", fmt.Sprintf(`route:
   receiver: team
@@ -195,7 +205,7 @@ receivers:
       - url: %s
         send_resolved: true
 `, slack.URL, discord.URL, hook.URL))
-	args := []string{"--rules", rules, "--log-rules", logRules, "--alertmanager-config", amConfig,
+	args := []string{"--rules", rules + "," + moreRules, "--log-rules", logRules, "--alertmanager-config", amConfig,
 		"--evaluation-interval", "1s", "--rules-for-grace-period", "1s", "--rules-resend-delay", "1s",
 		"--external-url", "http://lookout.example:8080", "--builtin-rules=false"}
 	s := startServer(t, data, args...)
@@ -247,6 +257,34 @@ receivers:
 				t.Errorf("%s message lacks %q:\n%s", name, want, body)
 			}
 		}
+	}
+
+	// A recording rule's output is stored like any series.
+	eventually(t, "the recording rule's series", func() bool {
+		v, ok := promQuery(t, s.addr.HTTP, `job:queue_depth:max{job="shop/worker"}`, "")
+		return ok && v == 70
+	})
+
+	// A metric alert carries the trace of an exemplar of the series that
+	// fired: a request recorded inside a sampled span.
+	tracer := sdktrace.NewTracerProvider().Tracer("e2e")
+	sctx, span := tracer.Start(ctx, "GET /checkout")
+	app.latency.Record(sctx, 0.2, metric.WithAttributes(attribute.String("http.route", "/checkout")))
+	span.End()
+	app.export(t)
+	var seen webhookMessage
+	eventually(t, "the RequestsSeen notification", func() bool {
+		for _, m := range hook.webhooks(t) {
+			if len(m.Alerts) > 0 && m.Alerts[0].Labels["alertname"] == "RequestsSeen" {
+				seen = m
+				return true
+			}
+		}
+		return false
+	})
+	traceID := span.SpanContext().TraceID().String()
+	if a := seen.Alerts[0].Annotations; a["trace_id"] != traceID || a["trace_url"] != "http://lookout.example:8080/traces/"+traceID {
+		t.Errorf("RequestsSeen annotations %v, want trace_id %s and its trace_url", a, traceID)
 	}
 
 	// A silence made through the Alertmanager API suppresses a new alert.
