@@ -100,6 +100,9 @@ type amOptions struct {
 	Logger      *slog.Logger          // nil discards
 	Registerer  prometheus.Registerer // nil: a private registry
 	Retention   time.Duration         // silences and notification log; 0 = 120h like Alertmanager
+	// Config is ConfigFile already loaded and checked (loadAMConfig), so
+	// that it is not parsed again; nil loads ConfigFile.
+	Config *amConfig
 }
 
 // alertmanager is Alertmanager's dispatcher, inhibitor, silences, notification
@@ -156,12 +159,13 @@ func newAlertmanager(o amOptions) (*alertmanager, error) {
 		o.Retention = amDefaultRetention
 	}
 	logger := o.Logger
-	initAMMatchers(logger.With("component", "matchers"))
-
 	// A bad file fails here, before anything runs.
-	c, err := loadAMConfig(o.ConfigFile, logger)
-	if err != nil {
-		return nil, fmt.Errorf("open alertmanager: %w", err)
+	c := o.Config
+	var err error
+	if c == nil {
+		if c, err = loadAMConfig(o.ConfigFile, logger); err != nil {
+			return nil, fmt.Errorf("open alertmanager: %w", err)
+		}
 	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("open alertmanager: create data directory: %w", err)
@@ -341,6 +345,11 @@ func (am *alertmanager) reload() error {
 		am.reloadOK.Set(0)
 		return fmt.Errorf("reload alertmanager config: %w", err)
 	}
+	return am.use(c)
+}
+
+// use switches to a configuration loaded and checked by loadAMConfig.
+func (am *alertmanager) use(c *amConfig) error {
 	am.mu.Lock()
 	defer am.mu.Unlock()
 	if am.closed.Load() {
@@ -512,16 +521,17 @@ func redactURLs(err error) error {
 // the templates it names and each receiver's settings. Every problem reads
 // "file:line: message".
 func loadAlertmanagerConfig(path string) (*config.Config, error) {
-	discard := slog.New(slog.DiscardHandler)
-	initAMMatchers(discard)
-	c, err := loadAMConfig(path, discard)
+	c, err := loadAMConfig(path, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}
 	return c.conf, nil
 }
 
+// loadAMConfig loads and checks a configuration ("" for the default) and
+// builds its templates and receivers, ready for use.
 func loadAMConfig(path string, logger *slog.Logger) (_ *amConfig, err error) {
+	initAMMatchers(logger.With("component", "matchers"))
 	defer func() {
 		if err != nil {
 			err = redactURLs(err)

@@ -66,7 +66,6 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -77,6 +76,8 @@ import (
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/template"
 	"gopkg.in/yaml.v3"
+
+	"github.com/lookout-dev/lookout/internal/yamlerr"
 
 	"github.com/lookout-dev/lookout/logstore"
 )
@@ -727,25 +728,11 @@ func (p *logRuleParser) errorf(n *yaml.Node, format string, args ...any) {
 	p.errs = append(p.errs, fmt.Errorf("%s:%d: %s", p.file, n.Line, fmt.Sprintf(format, args...)))
 }
 
-// logRuleYAMLError puts a yaml.v3 syntax error ("yaml: line 3: mapping values
-// are not allowed in this context") in the file:line form.
-func logRuleYAMLError(path string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if num, text, ok := strings.Cut(rest, ": "); ok {
-			if _, err := strconv.Atoi(num); err == nil {
-				return fmt.Errorf("%s:%s: %s", path, num, text)
-			}
-		}
-	}
-	return fmt.Errorf("%s: %s", path, msg)
-}
-
 func (p *logRuleParser) parseFile(path string, data []byte) []*logRuleGroup {
 	p.file = path
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		p.errs = append(p.errs, logRuleYAMLError(path, err))
+		p.errs = append(p.errs, yamlerr.Locate(path, err))
 		return nil
 	}
 	if len(doc.Content) == 0 {

@@ -144,12 +144,13 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Manager, error) {
 		opts.Parser = parser.NewParser(parser.Options{EnableExperimentalFunctions: true, ExperimentalDurationExpr: true})
 	}
 	m := &Manager{cfg: cfg, log: opts.Logger, opts: opts, parser: opts.Parser, traceIDs: map[uint64]string{}}
-	files, logGroups, err := m.load()
+	files, logGroups, amc, err := m.load()
 	if err != nil {
 		return nil, err
 	}
 	am, err := newAlertmanager(amOptions{
 		ConfigFile:  cfg.AlertmanagerConfig,
+		Config:      amc,
 		DataDir:     cfg.DataDir,
 		ExternalURL: cfg.ExternalURL,
 		Logger:      opts.Logger.With("component", "alertmanager"),
@@ -229,12 +230,14 @@ func (m *Manager) Close() error {
 func (m *Manager) Reload(ctx context.Context) error {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
-	files, logGroups, err := m.load()
+	files, logGroups, amc, err := m.load()
 	if err != nil {
 		return err
 	}
-	if err := m.am.reload(); err != nil {
-		return err
+	if amc != nil {
+		if err := m.am.use(amc); err != nil {
+			return err
+		}
 	}
 	if err := m.rules.Update(m.cfg.EvaluationInterval, files, labels.EmptyLabels(), m.cfg.ExternalURL.String(), nil); err != nil {
 		return fmt.Errorf("reload rules: %w", err)
@@ -248,11 +251,13 @@ func (m *Manager) Reload(ctx context.Context) error {
 func (m *Manager) AlertmanagerAPI() http.Handler { return m.am.handler() }
 
 // load resolves and checks every file: the rule files to hand the rules
-// manager (the built-in rules among them) and the parsed log rule groups.
-func (m *Manager) load() ([]string, []*logRuleGroup, error) {
+// manager (the built-in rules among them), the parsed log rule groups, and
+// the Alertmanager configuration, built and ready for use (nil without a
+// file).
+func (m *Manager) load() ([]string, []*logRuleGroup, *amConfig, error) {
 	files, logFiles, err := resolveFiles(m.cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var errs []error
 	for _, f := range files {
@@ -263,18 +268,18 @@ func (m *Manager) load() ([]string, []*logRuleGroup, error) {
 	if len(logGroups) > 0 && m.opts.Logs == nil {
 		errs = append(errs, errors.New("log rules need the log store"))
 	}
+	var amc *amConfig
 	if m.cfg.AlertmanagerConfig != "" {
-		if _, err := loadAlertmanagerConfig(m.cfg.AlertmanagerConfig); err != nil {
-			errs = append(errs, err)
-		}
+		amc, err = loadAMConfig(m.cfg.AlertmanagerConfig, m.log.With("component", "alertmanager"))
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if m.cfg.BuiltinRules {
 		files = append(files, builtinRulesName)
 	}
-	return files, logGroups, nil
+	return files, logGroups, amc, nil
 }
 
 // CheckFiles checks the rule files, log rule files and Alertmanager

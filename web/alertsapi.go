@@ -250,16 +250,7 @@ func (h *Handler) ruleMatchers(vs []string) ([][]*labels.Matcher, error) {
 	if h.prom != nil {
 		p = h.prom.parser
 	}
-	sets, err := p.ParseMetricSelectors(vs)
-	if err != nil {
-		return nil, err
-	}
-	for _, ms := range sets {
-		if !slices.ContainsFunc(ms, func(m *labels.Matcher) bool { return m != nil && !m.Matches("") }) {
-			return nil, errors.New("match[] must contain at least one non-empty matcher")
-		}
-	}
-	return sets, nil
+	return parseMatcherSets(p, vs)
 }
 
 // matchesAny reports whether ls matches every matcher of at least one set,

@@ -529,7 +529,13 @@ func (h *Handler) promBuildInfo(w http.ResponseWriter, r *http.Request) {
 // something: a set whose every matcher matches the empty string would
 // select every series.
 func (h *Handler) matchers(r *http.Request) ([][]*labels.Matcher, error) {
-	sets, err := h.prom.parser.ParseMetricSelectors(r.Form["match[]"])
+	return parseMatcherSets(h.prom.parser, r.Form["match[]"])
+}
+
+// parseMatcherSets parses match[] values with p, refusing a set that
+// would select everything.
+func parseMatcherSets(p parser.Parser, vs []string) ([][]*labels.Matcher, error) {
+	sets, err := p.ParseMetricSelectors(vs)
 	if err != nil {
 		return nil, err
 	}
@@ -799,29 +805,9 @@ func queryOpts(r *http.Request) (promql.QueryOpts, error) {
 func writeValue(s *jsoniter.Stream, v parser.Value) {
 	switch v := v.(type) {
 	case promql.Matrix:
-		s.WriteArrayStart()
-		for i, series := range v {
-			if i > 0 {
-				s.WriteMore()
-			}
-			writeSeries(s, series)
-			if s.Buffered() >= answerPart {
-				s.Flush()
-			}
-		}
-		s.WriteArrayEnd()
+		writeArray(s, v, writeSeries)
 	case promql.Vector:
-		s.WriteArrayStart()
-		for i, sample := range v {
-			if i > 0 {
-				s.WriteMore()
-			}
-			writeSample(s, sample)
-			if s.Buffered() >= answerPart {
-				s.Flush()
-			}
-		}
-		s.WriteArrayEnd()
+		writeArray(s, v, writeSample)
 	case promql.Scalar: // as promql.Scalar.MarshalJSON writes it
 		s.WriteArrayStart()
 		s.WriteRaw(strconv.FormatFloat(float64(v.T)/1000, 'f', -1, 64))
@@ -837,6 +823,23 @@ func writeValue(s *jsoniter.Stream, v parser.Value) {
 	default:
 		s.WriteVal(v)
 	}
+}
+
+// writeArray writes items as a JSON array, flushing the stream between
+// items once a part's worth is buffered, so a large answer is sent (and
+// compressed) while the rest is encoded.
+func writeArray[T any](s *jsoniter.Stream, items []T, write func(*jsoniter.Stream, T)) {
+	s.WriteArrayStart()
+	for i, item := range items {
+		if i > 0 {
+			s.WriteMore()
+		}
+		write(s, item)
+		if s.Buffered() >= answerPart {
+			s.Flush()
+		}
+	}
+	s.WriteArrayEnd()
 }
 
 // writeSeries writes {"metric":{...},"values":[[t,"v"],...],"histograms":[[t,{...}],...]}.

@@ -8,12 +8,13 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/lookout-dev/lookout/internal/yamlerr"
 )
 
 // config is everything a user can set, resolved once from flags, then
@@ -189,35 +190,9 @@ func (c *config) readFile(path string) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return yamlError(path, err)
+		return yamlerr.Locate(path, err)
 	}
 	return nil
-}
-
-// yamlLine matches the "line N: " yaml.v3 puts before each problem.
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
-// yamlError rewrites yaml.v3's errors as one "file:line: problem" line
-// each, the form editors and CI logs link to.
-func yamlError(path string, err error) error {
-	var msgs []string
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	} else {
-		msgs = []string{err.Error()}
-	}
-	var errs []error
-	for _, m := range msgs {
-		m = strings.TrimSpace(m)
-		m = strings.Replace(m, " in type main.config", "", 1)
-		if g := yamlLine.FindStringSubmatch(m); g != nil {
-			errs = append(errs, fmt.Errorf("%s:%s: %s", path, g[1], g[2]))
-			continue
-		}
-		errs = append(errs, fmt.Errorf("%s: %s", path, strings.TrimPrefix(m, "yaml: ")))
-	}
-	return errors.Join(errs...)
 }
 
 func (c config) validate() error {
