@@ -122,5 +122,5 @@ func attr(set attribute.Set, key string) string {
 	if !ok {
 		return ""
 	}
-	return v.Emit()
+	return v.String()
 }

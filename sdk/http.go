@@ -69,7 +69,11 @@ func (t *Telemetry) Middleware(next http.Handler) http.Handler {
 		if route != "" {
 			routeAttr = []attribute.KeyValue{semconv.HTTPRoute(route)}
 		}
-		in.httpServerActive.Add(ctx, 1, method, scheme, routeAttr...)
+		// One attribute set for both ends of the in-flight count: the end
+		// has to decrement the series the start incremented.
+		active := attribute.NewSet(append(routeAttr,
+			semconv.HTTPRequestMethodKey.String(string(method)), semconv.URLScheme(scheme))...)
+		in.httpServerActive.AddSet(ctx, 1, active)
 
 		rec := &responseRecorder{ResponseWriter: w}
 		r = r.WithContext(ctx)
@@ -80,7 +84,7 @@ func (t *Telemetry) Middleware(next http.Handler) http.Handler {
 				routeAttr = []attribute.KeyValue{semconv.HTTPRoute(route)}
 				span.SetName(spanName(string(method), route))
 			}
-			in.httpServerActive.Add(ctx, -1, method, scheme, routeAttr...)
+			in.httpServerActive.AddSet(ctx, -1, active)
 			errorType := ""
 			if v != nil {
 				errorType = "panic"

@@ -62,7 +62,7 @@ func (t *Telemetry) recovered(ctx context.Context, span trace.Span, v any, attrs
 	args := make([]any, 0, 2*len(attrs)+4)
 	args = append(args, "panic", fmt.Sprint(v), "stack", stack)
 	for _, a := range attrs {
-		args = append(args, string(a.Key), a.Value.Emit())
+		args = append(args, string(a.Key), a.Value.String())
 	}
 	t.log.ErrorContext(ctx, "panic recovered", args...)
 }

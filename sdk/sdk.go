@@ -24,7 +24,6 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/log"
-	"go.opentelemetry.io/otel/log/global"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
@@ -209,7 +208,7 @@ func Start(ctx context.Context, cfg Config) (*Telemetry, error) {
 	if !cfg.KeepGlobals {
 		otel.SetTracerProvider(tp)
 		otel.SetMeterProvider(mp)
-		global.SetLoggerProvider(lp)
+		otel.SetLoggerProvider(lp)
 		otel.SetTextMapPropagator(t.prop)
 	}
 	return t, nil

@@ -88,8 +88,8 @@ func TestResource(t *testing.T) {
 	}
 	for k, want := range map[string]string{"service.name": "from-env", "service.version": "1.2", "team": "shop",
 		"deployment.environment.name": "prod", "region": "eu", "telemetry.sdk.language": "go"} {
-		if v, _ := res.Set().Value(attribute.Key(k)); v.Emit() != want {
-			t.Errorf("%s = %q, want %q", k, v.Emit(), want)
+		if v, _ := res.Set().Value(attribute.Key(k)); v.String() != want {
+			t.Errorf("%s = %q, want %q", k, v.String(), want)
 		}
 	}
 	t.Setenv("OTEL_SERVICE_NAME", "")
