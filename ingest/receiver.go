@@ -102,6 +102,12 @@ type Receiver struct {
 	grpcSrv        *grpc.Server
 	httpSrv        *http.Server
 	handler        http.Handler
+	// fresh holds the OTLP/HTTP connections that have not sent a request
+	// yet. Shutdown waits up to 5 s for those (net/http treats them as
+	// active), and exporters' connection pools open spares that never do;
+	// they are closed at shutdown instead.
+	freshMu sync.Mutex
+	fresh   map[net.Conn]struct{}
 }
 
 // Open binds the listeners; Run serves on them.
@@ -152,6 +158,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Receiver, error) {
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+			ConnState:         r.trackFresh,
 		}
 	}
 	return r, nil
@@ -208,6 +215,7 @@ func (r *Receiver) Run(ctx context.Context, drain time.Duration) error {
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	if r.httpSrv != nil {
+		r.closeFresh()
 		if serr := r.httpSrv.Shutdown(sctx); serr != nil {
 			r.httpSrv.Close()
 		}
@@ -223,6 +231,31 @@ func (r *Receiver) Run(ctx context.Context, drain time.Duration) error {
 	}
 	wg.Wait()
 	return err
+}
+
+func (r *Receiver) trackFresh(c net.Conn, state http.ConnState) {
+	r.freshMu.Lock()
+	defer r.freshMu.Unlock()
+	if state == http.StateNew {
+		if r.fresh == nil {
+			r.fresh = make(map[net.Conn]struct{})
+		}
+		r.fresh[c] = struct{}{}
+		return
+	}
+	delete(r.fresh, c)
+}
+
+// closeFresh closes the connections that have not sent a request. One
+// whose first request is still arriving fails unacknowledged, and its
+// sender retries it.
+func (r *Receiver) closeFresh() {
+	r.freshMu.Lock()
+	defer r.freshMu.Unlock()
+	for c := range r.fresh {
+		c.Close()
+		delete(r.fresh, c)
+	}
 }
 
 func (r *Receiver) newGRPCServer() *grpc.Server {

@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -191,8 +192,14 @@ type countedMetricExporter struct {
 	stats *stats
 }
 
+// Export counts a failed export, except one cancelled by Shutdown: the
+// final export Shutdown makes carries the same cumulative values.
 func (e *countedMetricExporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
-	if err := e.Exporter.Export(ctx, rm); err != nil {
+	err := e.Exporter.Export(ctx, rm)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	if err != nil {
 		e.stats.metricsFailed.Add(1)
 		e.stats.report("metrics", "lookout_sdk_export_failed", "err", err)
 		return nil

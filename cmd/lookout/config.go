@@ -125,8 +125,9 @@ func (c *config) options() []option {
 }
 
 // loadConfig resolves the configuration: flags > environment > file >
-// defaults. getenv is os.Getenv outside tests.
-func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+// defaults. getenv is os.Getenv outside tests. extra registers a
+// subcommand's own flags (lookout demo's) beside the serve flags.
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra ...func(*flag.FlagSet)) (config, error) {
 	c := defaultConfig()
 	// Parse flags into a scratch config first, to learn which were set and
 	// where the config file is.
@@ -136,6 +137,9 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&fromFlags.ConfigFile, "config", "", "optional YAML configuration file (env LOOKOUT_CONFIG)")
 	for _, o := range fromFlags.options() {
 		fs.Var(o.value, o.flag, o.help+" (env "+o.env+")")
+	}
+	for _, register := range extra {
+		register(fs)
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: lookout %s [flags]\n\nFlags (each also settable by its environment variable):\n", name)

@@ -7,6 +7,7 @@
 //	lookout version             print the version
 //	lookout check-config        validate the configuration, exit 1 on problems
 //	lookout token create|list|revoke ...   manage API keys and ingest tokens
+//	lookout demo [flags]        run lookout and a small demo system sending to it
 package main
 
 import (
@@ -71,6 +72,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 0
 	case "token":
 		return tokenCmd(args, getenv, stdout, stderr)
+	case "demo":
+		return demoCmd(args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -100,6 +103,9 @@ Commands:
   token create   create an API key or ingest token: --name N --role viewer|editor|admin|ingest
   token list     list tokens (never their secrets)
   token revoke   revoke a token: --name N
+  demo           run lookout with a small shop of services sending it logs,
+                 traces and metrics: --duration D --rate N, or --target URL
+                 to send to a running lookout; see "lookout demo -h"
 `)
 }
 
