@@ -97,6 +97,10 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrExists means a user or token with that name already exists (HTTP 409).
 	ErrExists = errors.New("already exists")
+	// ErrRateLimited means too many sign-ins failed recently for the user name or from the client
+	// address, so this one was refused without checking the password (HTTP 429 with Retry-After).
+	// The error is a *RateLimitError, which says when to try again.
+	ErrRateLimited = errors.New("rate limited")
 )
 
 func unauthenticated(reason string) error {
@@ -133,6 +137,10 @@ type Config struct {
 	IngestToken string
 	// InsecureIngest turns ingest authentication off.
 	InsecureIngest bool
+	// SessionTTL is how long a UI session lasts after sign-in, however active (default 12h).
+	SessionTTL time.Duration
+	// SessionIdleTimeout ends a UI session that has not been used for this long (default 2h).
+	SessionIdleTimeout time.Duration
 }
 
 // Validate reports what is wrong with c, without repeating any secret.
@@ -157,6 +165,14 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"session lifetime", c.SessionTTL}, {"session idle timeout", c.SessionIdleTimeout}} {
+		if d.v != 0 && d.v < minSessionTimeout {
+			errs = append(errs, fmt.Errorf("%w: %s %v is shorter than %v", ErrInvalid, d.name, d.v, minSessionTimeout))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -178,15 +194,20 @@ type Service struct {
 	envIngest      [sha256.Size]byte // SHA-256 of Config.IngestToken
 	hasEnvIngest   bool
 
-	cacheKey   []byte                         // per-process HMAC key for basic cache keys
-	basicCache *ttlCache[[32]byte, Principal] // keyed by HMAC(user NUL password)
-	tokenCache *ttlCache[[32]byte, Principal] // keyed by SHA-256(secret)
+	cacheKey     []byte                            // per-process HMAC key for basic cache keys
+	basicCache   *ttlCache[[32]byte, Principal]    // keyed by HMAC(user NUL password)
+	tokenCache   *ttlCache[[32]byte, Principal]    // keyed by SHA-256(secret)
+	sessionCache *ttlCache[[32]byte, sessionEntry] // keyed by SHA-256(session id)
+
+	sessionTTL, sessionIdle, sessionTouch time.Duration
+	limiter                               *loginLimiter
 
 	argon     chan struct{} // bounds concurrent argon2 runs, and so their memory
 	dummyOnce sync.Once
 	dummyHash string
 
-	failBasic, failBearer, failIngest, cacheHits *metrics.Counter
+	failBasic, failBearer, failIngest, failLogin, cacheHits *metrics.Counter
+	limitedLogin, limitedBasic                              *metrics.Counter
 
 	usedMu sync.Mutex
 	used   map[[32]byte]int64 // token hash -> last use, Unix ms, not yet written
@@ -212,6 +233,12 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Service, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.NewSet() // counted but not exported
 	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = defaultSessionTTL
+	}
+	if cfg.SessionIdleTimeout == 0 {
+		cfg.SessionIdleTimeout = defaultSessionIdle
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %q: %w", cfg.DataDir, err)
 	}
@@ -229,10 +256,18 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Service, error) {
 		cacheKey:       make([]byte, 32),
 		basicCache:     newTTLCache[[32]byte, Principal](cacheSize, basicCacheTTL),
 		tokenCache:     newTTLCache[[32]byte, Principal](cacheSize, tokenCacheTTL),
+		sessionCache:   newTTLCache[[32]byte, sessionEntry](cacheSize, sessionCacheTTL),
+		sessionTTL:     cfg.SessionTTL,
+		sessionIdle:    cfg.SessionIdleTimeout,
+		sessionTouch:   min(sessionTouchPeriod, cfg.SessionIdleTimeout/2),
+		limiter:        newLoginLimiter(),
 		argon:          make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 		failBasic:      opts.Metrics.GetOrCreateCounter(`lookout_auth_failures_total{kind="basic"}`),
 		failBearer:     opts.Metrics.GetOrCreateCounter(`lookout_auth_failures_total{kind="bearer"}`),
 		failIngest:     opts.Metrics.GetOrCreateCounter(`lookout_auth_failures_total{kind="ingest"}`),
+		failLogin:      opts.Metrics.GetOrCreateCounter(`lookout_auth_failures_total{kind="login"}`),
+		limitedLogin:   opts.Metrics.GetOrCreateCounter(`lookout_auth_rate_limited_total{kind="login"}`),
+		limitedBasic:   opts.Metrics.GetOrCreateCounter(`lookout_auth_rate_limited_total{kind="basic"}`),
 		cacheHits:      opts.Metrics.GetOrCreateCounter(`lookout_auth_cache_hits_total`),
 		used:           make(map[[32]byte]int64),
 		stop:           make(chan struct{}),

@@ -15,12 +15,31 @@ import (
 )
 
 // AuthenticateRequest returns who r is, from "Authorization: Bearer <api key>" or HTTP Basic
-// credentials of a user. Failures wrap ErrUnauthenticated with a reason safe to send back; any other
-// error means meta.db could not answer.
+// credentials of a user. Failures wrap ErrUnauthenticated with a reason safe to send back; a
+// *RateLimitError (ErrRateLimited) means Basic credentials were refused unchecked because too many
+// sign-ins failed for that user name or from that address; any other error means meta.db could not
+// answer.
+//
+// The client address for the rate limit is the host of r.RemoteAddr: right when clients connect
+// directly. Behind a reverse proxy every client would share the proxy's address, so a web layer
+// that trusts a proxy calls AuthenticateRequestFrom with the client address it derives instead.
 //
 // The returned principal may hold RoleIngest (an ingest token used as an API key): callers check
 // Principal.Role.Allows for what the request needs, which an ingest token never satisfies.
 func (s *Service) AuthenticateRequest(r *http.Request) (Principal, error) {
+	return s.AuthenticateRequestFrom(r, r.RemoteAddr)
+}
+
+// AuthenticateRequestFrom is AuthenticateRequest with the client address given: addr is the
+// client's IP address (a host:port is accepted and the port ignored; empty means unknown, and then
+// only the per-user limit applies). Pass the same address as to Login, so that password guesses
+// through the sign-in form and through HTTP Basic share one count.
+//
+// Basic credentials verified within the last minute (the cache) are not rate limited. Past that,
+// a verification is limited like any other: someone guessing at a user's password can lock that
+// user's Basic credentials out too, for up to 15 minutes after the guessing stops. Data sources
+// are better given an API key, which is not rate limited (it cannot be guessed).
+func (s *Service) AuthenticateRequestFrom(r *http.Request, addr string) (Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return Principal{}, unauthenticated("no credentials")
@@ -41,9 +60,12 @@ func (s *Service) AuthenticateRequest(r *http.Request) (Principal, error) {
 			s.failBasic.Inc()
 			return Principal{}, unauthenticated("malformed Basic credentials")
 		}
-		p, err := s.authenticateUser(r.Context(), user, password)
-		if errors.Is(err, ErrUnauthenticated) {
+		p, err := s.authenticateUser(r.Context(), user, password, addr)
+		switch {
+		case errors.Is(err, ErrUnauthenticated):
 			s.failBasic.Inc()
+		case errors.Is(err, ErrRateLimited):
+			s.limitedBasic.Inc()
 		}
 		return p, err
 	default:
@@ -124,9 +146,10 @@ func (s *Service) authenticateKey(ctx context.Context, secret string) (Principal
 	return p, nil
 }
 
-// authenticateUser verifies a user's password. The cache key is an HMAC under a per-process random
-// key, so neither the password nor a fast unkeyed hash of it is kept in memory.
-func (s *Service) authenticateUser(ctx context.Context, user, password string) (Principal, error) {
+// authenticateUser verifies a user's password, subject to the sign-in rate limit unless the
+// credentials are in the cache. The cache key is an HMAC under a per-process random key, so neither
+// the password nor a fast unkeyed hash of it is kept in memory.
+func (s *Service) authenticateUser(ctx context.Context, user, password, addr string) (Principal, error) {
 	mac := hmac.New(sha256.New, s.cacheKey)
 	mac.Write([]byte(user))
 	mac.Write([]byte{0})
@@ -140,25 +163,44 @@ func (s *Service) authenticateUser(ctx context.Context, user, password string) (
 		return p, nil
 	}
 	gen := s.basicCache.generation()
+	a, err := s.limiter.begin(user, addr, now)
+	if err != nil {
+		return Principal{}, err
+	}
+	role, _, err := s.verifyUser(ctx, user, password)
+	s.limiter.done(a, err)
+	if err != nil {
+		return Principal{}, err
+	}
+	p := Principal{Kind: KindUser, Name: user, Role: role}
+	s.basicCache.put(key, p, now, gen)
+	return p, nil
+}
+
+// verifyUser checks user's password against meta.db and returns the user's role and the stored
+// hash it matched. An unknown user costs a dummy verification, so that the time taken does not
+// tell which users exist.
+func (s *Service) verifyUser(ctx context.Context, user, password string) (Role, string, error) {
+	if len(password) > maxPasswordLen { // no stored password is this long, and argon2 is linear in it
+		return "", "", unauthenticated("wrong user name or password")
+	}
 	var hash, role string
 	err := s.db.QueryRowContext(ctx, `SELECT password_hash, role FROM users WHERE name = ?`, user).Scan(&hash, &role)
 	if errors.Is(err, sql.ErrNoRows) {
 		s.dummyVerify(ctx)
-		return Principal{}, unauthenticated("wrong user name or password")
+		return "", "", unauthenticated("wrong user name or password")
 	}
 	if err != nil {
-		return Principal{}, fmt.Errorf("look up user: %w", err)
+		return "", "", fmt.Errorf("look up user: %w", err)
 	}
 	ok, err := s.verifyPassword(ctx, hash, password)
 	if err != nil {
-		return Principal{}, fmt.Errorf("verify password of user %q: %w", user, err)
+		return "", "", fmt.Errorf("verify password of user %q: %w", user, err)
 	}
 	if !ok {
-		return Principal{}, unauthenticated("wrong user name or password")
+		return "", "", unauthenticated("wrong user name or password")
 	}
-	p := Principal{Kind: KindUser, Name: user, Role: Role(role)}
-	s.basicCache.put(key, p, now, gen)
-	return p, nil
+	return Role(role), hash, nil
 }
 
 // parseAuthorization splits an Authorization value into its scheme and a single credentials token

@@ -20,4 +20,17 @@
 // a password or revoking a key clears the cache of the process that made the change; another process
 // (the server, when the CLI revoked a key) stops accepting the old credential when its cache entry
 // expires.
+//
+// The web UI signs people in with [Service.Login], which starts a server-side session stored in
+// meta.db: the browser holds a random 256-bit session id in a cookie (shown once, stored only as
+// its SHA-256, never logged) and each page gets the session's CSRF token. A session ends after
+// Config.SessionTTL (12 hours) whatever happens, after Config.SessionIdleTimeout (2 hours) unused,
+// on [Service.Logout], or when its user is deleted or their password changes. [Service.Session]
+// looks one up, with the user's current role; answers are cached for 30 seconds, so a change made by
+// another process takes effect within that. Password sign-ins, through the form or HTTP Basic, are
+// rate limited: after 5 failures for a user name or 20 from a client address within 15 minutes,
+// further attempts fail with ErrRateLimited, without running argon2, until enough of those
+// failures are 15 minutes old. The web layer decides which address a request comes from (it alone
+// knows whether to trust a proxy) and passes it in; the counts live in memory, are bounded, and
+// start afresh when the process does.
 package auth
