@@ -184,7 +184,7 @@ var amStub = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 func newAlertsFixture(t *testing.T, rules web.AlertRules, am http.Handler) *promFixture {
 	t.Helper()
 	a, st := openDeps(t)
-	h, err := web.New(web.Options{Auth: a, Logs: st, Alerts: rules, Alertmanager: am})
+	h, err := web.New(web.Options{Auth: a, Sessions: a, Logs: st, Alerts: rules, Alertmanager: am})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	h, err := web.New(web.Options{
-		Auth: a, Logs: st,
+		Auth: a, Sessions: a, Logs: st,
 		Ready: []web.Check{{Name: "logstore", Func: st.Ping}},
 		Metrics: func(w http.ResponseWriter) {
 			io.WriteString(w, "lookout_up 1\n")

@@ -55,7 +55,7 @@ func newPromFixture(t *testing.T, q storage.Queryable, set func(*web.Options)) *
 	t.Helper()
 	a, st := openDeps(t)
 	opts := web.Options{
-		Auth: a, Logs: st,
+		Auth: a, Sessions: a, Logs: st,
 		PromQL: &web.PromQLOptions{
 			Queryable: q,
 			Metadata:  testMetadata{},
@@ -820,7 +820,7 @@ func TestPromNewRejects(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	a, logs := openDeps(t)
 	newHandler := func(p *web.PromQLOptions) error {
-		_, err := web.New(web.Options{Auth: a, Logs: logs, PromQL: p})
+		_, err := web.New(web.Options{Auth: a, Sessions: a, Logs: logs, PromQL: p})
 		return err
 	}
 	cases := []struct {
@@ -852,7 +852,7 @@ func BenchmarkPromQueryRange(b *testing.B) {
 	}
 	st := promqltest.LoadedStorage(b, load.String())
 	a, logs := openDeps(b)
-	h, err := web.New(web.Options{Auth: a, Logs: logs, PromQL: &web.PromQLOptions{Queryable: st}})
+	h, err := web.New(web.Options{Auth: a, Sessions: a, Logs: logs, PromQL: &web.PromQLOptions{Queryable: st}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,13 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET /readyz", h.readyz)
 	h.mux.HandleFunc("GET /metrics", h.metrics)
 
+	// The UI's static files and sign-in, open to all.
+	h.mux.Handle("GET /static/", h.assets)
+	h.mux.HandleFunc("GET /login", h.loginForm)
+	h.mux.HandleFunc("POST /login", h.login)
+	h.mux.Handle("POST /logout", h.page(auth.RoleViewer, h.logout))
+	h.pageRoutes()
+
 	// Logs and traces API (viewer and up); GET and POST form, as
 	// Prometheus' API accepts both.
 	for _, m := range []string{"GET ", "POST "} {

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,6 +61,12 @@ type Options struct {
 	// starting with /alertmanager/ (e.g. /alertmanager/api/v2/alerts),
 	// which it receives unchanged; nil answers 404.
 	Alertmanager http.Handler
+	// Sessions signs users in to the UI; required.
+	Sessions Sessions
+	// SecureCookies marks cookies Secure even when a request did not come
+	// over TLS here: lookout is behind a TLS-terminating proxy (its
+	// external URL is https).
+	SecureCookies bool
 }
 
 // MetadataSource answers /api/v1/metadata: the type, help and unit of each
@@ -109,16 +117,19 @@ type BuildInfo struct {
 
 // Handler serves lookout's HTTP API (and, later, UI) on the main port.
 type Handler struct {
-	opts Options
-	log  *slog.Logger
-	mux  *http.ServeMux
-	prom *promAPI // nil when the Prometheus API is disabled
+	opts   Options
+	log    *slog.Logger
+	mux    *http.ServeMux
+	prom   *promAPI // nil when the Prometheus API is disabled
+	assets *assets
+	// serve is mux behind the cross-origin check.
+	serve http.Handler
 }
 
 // New builds the handler; its routes are listed in routes.go.
 func New(opts Options) (*Handler, error) {
-	if opts.Auth == nil || opts.Logs == nil {
-		return nil, errors.New("web: Auth and Logs are required")
+	if opts.Auth == nil || opts.Logs == nil || opts.Sessions == nil {
+		return nil, errors.New("web: Auth, Sessions and Logs are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -134,30 +145,51 @@ func New(opts Options) (*Handler, error) {
 		}
 		h.prom = p
 	}
+	a, err := newAssets()
+	if err != nil {
+		return nil, fmt.Errorf("web: static files: %w", err)
+	}
+	h.assets = a
 	h.routes()
+	// Browsers say where a request comes from (Sec-Fetch-Site, Origin);
+	// a state-changing request from another site is refused before any
+	// handler runs, on top of the CSRF tokens. API clients send neither
+	// header and pass.
+	h.serve = http.NewCrossOriginProtection().Handler(h.mux)
 	return h, nil
 }
 
 // ServeHTTP serves r from the route table in routes.go.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	h.mux.ServeHTTP(w, r)
+	h.serve.ServeHTTP(w, r)
 }
 
 // authed wraps a handler so that it runs only for a principal holding need.
 func (h *Handler) authed(need auth.Role, next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := h.opts.Auth.AuthenticateRequest(r)
+		v, err := h.identify(r)
+		var limited *auth.RateLimitError
+		if errors.As(err, &limited) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(limited.RetryAfter.Seconds()))))
+			writeError(w, http.StatusTooManyRequests, "rate_limited", "too many failed sign-ins; try again later")
+			return
+		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Basic realm="lookout", charset="UTF-8"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "authentication required: sign in, or send an API key (Authorization: Bearer ...) or HTTP Basic credentials")
 			return
 		}
+		p := v.principal
 		if !p.Role.Allows(need) {
 			writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("role %s may not do this; it needs %s", p.Role, need))
 			return
 		}
-		next(w, r.WithContext(withPrincipal(r.Context(), p)))
+		if !csrfOK(r, v) {
+			writeError(w, http.StatusForbidden, "forbidden", "missing or wrong "+csrfHeader+" header for a request made with a session cookie")
+			return
+		}
+		next(w, r.WithContext(context.WithValue(withPrincipal(r.Context(), p), viewerKey{}, v)))
 	})
 }
 

@@ -182,9 +182,11 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 	log.Info("alerting_open", "external_url", ext.String())
 
 	handler, err := web.New(web.Options{
-		Logger: log.With("component", "web"),
-		Auth:   authSvc,
-		Logs:   store,
+		Logger:        log.With("component", "web"),
+		Auth:          authSvc,
+		Sessions:      authSvc,
+		SecureCookies: ext.Scheme == "https",
+		Logs:          store,
 		Ready: []web.Check{
 			{Name: "metadata", Func: authSvc.Ping},
 			{Name: "logstore", Func: store.Ping},
