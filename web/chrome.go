@@ -20,9 +20,12 @@ type chrome struct {
 	CSS, JS  string
 	HTMX     string
 	// Charts loads the chart library (uPlot) on pages that draw charts.
-	Charts   bool
-	ChartJS  string
-	ChartCSS string
+	Charts bool
+	// PageCSS and PageJS are a page's own stylesheet and script (asset
+	// URLs from h.assets.url), if it has them.
+	PageCSS, PageJS string
+	ChartJS         string
+	ChartCSS        string
 }
 
 type navItem struct {
