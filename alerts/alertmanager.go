@@ -123,6 +123,8 @@ type alertmanager struct {
 	dispatcherMetrics *dispatch.DispatcherMetrics
 	reloadOK          prometheus.Gauge
 	reloadTime        prometheus.Gauge
+	// history records what every integration sent (history.go).
+	history *history
 
 	// mu serialises reload and close; the pointers are read without it by
 	// send and the API.
@@ -177,6 +179,7 @@ func newAlertmanager(o amOptions) (*alertmanager, error) {
 		logger:      logger,
 		extURL:      extURL,
 		groupMarker: marker.NewGroupMarker(),
+		history:     newHistory(historySize),
 		stop:        make(chan struct{}),
 	}
 	reg := o.Registerer
@@ -411,7 +414,7 @@ func (am *alertmanager) apply(c *amConfig) {
 	inhibitor := inhibit.NewInhibitor(am.alerts, c.conf.InhibitRules, am.logger, recorder)
 	// No cluster: no wait for peers, and a nil peer skips the gossip stage.
 	noWait := func() time.Duration { return 0 }
-	pipeline := am.pipelineBuilder.New(c.receivers, noWait, inhibitor, am.silencer,
+	pipeline := am.pipelineBuilder.New(am.history.wrap(c.receivers), noWait, inhibitor, am.silencer,
 		timeinterval.NewIntervener(intervals), am.groupMarker, am.nflog, nil)
 	am.api.Update(c.conf, func(ctx context.Context, ls model.LabelSet) {
 		if ih := am.inhibitor.Load(); ih != nil {
