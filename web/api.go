@@ -113,17 +113,8 @@ func (h *Handler) traces(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var p params
-	q := logstore.TraceQuery{
-		Service:     r.Form.Get("service"),
-		Operation:   r.Form.Get("operation"),
-		MinDuration: p.duration(r, "min_duration"),
-		MaxDuration: p.duration(r, "max_duration"),
-		Error:       strings.ToLower(r.Form.Get("error")),
-		Query:       r.Form.Get("query"),
-		Start:       p.time(r, "start"),
-		End:         p.time(r, "end"),
-		Limit:       p.int(r, "limit"),
-	}
+	q := p.traceQuery(r)
+	q.Start, q.End = p.time(r, "start"), p.time(r, "end")
 	if p.err != "" {
 		writeError(w, http.StatusBadRequest, "bad_data", p.err)
 		return
@@ -136,6 +127,22 @@ func (h *Handler) traces(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"traces": res})
+}
+
+// traceQuery parses the trace search filters that the API and the traces
+// page share: service, operation, min_duration, max_duration, error,
+// query and limit. The time range is the caller's (start and end for the
+// API, from and to for the page).
+func (p *params) traceQuery(r *http.Request) logstore.TraceQuery {
+	return logstore.TraceQuery{
+		Service:     r.Form.Get("service"),
+		Operation:   r.Form.Get("operation"),
+		MinDuration: p.duration(r, "min_duration"),
+		MaxDuration: p.duration(r, "max_duration"),
+		Error:       strings.ToLower(r.Form.Get("error")),
+		Query:       r.Form.Get("query"),
+		Limit:       p.int(r, "limit"),
+	}
 }
 
 // services serves GET /api/v1/services.

@@ -18,6 +18,7 @@ type chrome struct {
 	SignedIn bool
 	Nav      []navItem
 	CSS, JS  string
+	Icon     string
 	HTMX     string
 	// Charts loads the chart library (uPlot) on pages that draw charts.
 	Charts bool
@@ -60,6 +61,7 @@ func (h *Handler) chrome(r *http.Request, title, active string) chrome {
 		SignedIn: v.principal.Name != "",
 		CSS:      h.assets.url("lookout.css"),
 		JS:       h.assets.url("lookout.js"),
+		Icon:     h.assets.url("favicon.svg"),
 		HTMX:     h.assets.url("vendor/htmx-2.0.11.min.js"),
 		ChartJS:  h.assets.url("vendor/uPlot-1.6.32.iife.min.js"),
 		ChartCSS: h.assets.url("vendor/uPlot-1.6.32.min.css"),

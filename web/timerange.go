@@ -28,10 +28,16 @@ var relativeRanges = []struct{ From, Label string }{
 	{"now-7d", "Last 7 days"},
 }
 
-// parseTimeRange reads from and to from r's query, defaulting to def ago
-// until now. Bad values are an error naming the parameter.
+// parseTimeRange reads the range from r's query: range (relative, until
+// now) or from and to, defaulting to def ago until now. Bad values are an
+// error naming the parameter.
 func parseTimeRange(r *http.Request, now time.Time, def string) (pageRange, error) {
 	tr := pageRange{From: r.FormValue("from"), To: r.FormValue("to")}
+	if rel := r.FormValue("range"); rel != "" {
+		// The picker's relative choice wins over the from and to fields
+		// the same form sends.
+		tr.From, tr.To = rel, "now"
+	}
 	if tr.From == "" {
 		tr.From = def
 	}
@@ -88,4 +94,26 @@ func (tr pageRange) step(points int) time.Duration {
 // "now"); the picker then shows it selected.
 func (tr pageRange) isRelative() bool {
 	return strings.HasPrefix(tr.From, "now-") && tr.To == "now"
+}
+
+// isListed reports whether the range is one of the picker's choices.
+func (tr pageRange) isListed() bool {
+	for _, rr := range relativeRanges {
+		if rr.From == tr.From {
+			return true
+		}
+	}
+	return false
+}
+
+// absolute is what the picker's from or to field shows: the time, when
+// the range is absolute, else nothing (a relative range follows now).
+func (tr pageRange) absolute(v string, t time.Time) string {
+	if tr.isRelative() {
+		return ""
+	}
+	if v == "now" {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04")
 }

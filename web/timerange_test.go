@@ -38,6 +38,10 @@ func TestParseTimeRange(t *testing.T) {
 	f("from=now-2x", "", "", "from:")
 	f("from=yesterday", "", "", "from:")
 	f("from=now&to=now-1h", "", "", "from (now) must be before")
+	// The picker's relative choice wins over the absolute fields sent
+	// with it.
+	f("range=now-15m&from=2026-11-21T09:00&to=2026-11-21T10:00", "2026-11-21T11:45:00Z", "2026-11-21T12:00:00Z", "")
+	f("range=&from=2026-11-21T09:00&to=2026-11-21T10:00", "2026-11-21T09:00:00Z", "2026-11-21T10:00:00Z", "")
 
 	tr, _ := parseTimeRange(httptest.NewRequest("GET", "/?from=now-1h", nil), now, "now-1h")
 	if got := tr.step(120); got != 30*time.Second {

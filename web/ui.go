@@ -35,6 +35,8 @@ const (
 	loginCookie = "lookout_login"
 	csrfField   = "_csrf"
 	csrfHeader  = "X-CSRF-Token"
+	// maxFormBytes bounds a UI form's body.
+	maxFormBytes = 1 << 20
 )
 
 // contentSecurityPolicy allows scripts, styles and connections only from
@@ -163,17 +165,21 @@ func (h *Handler) page(need auth.Role, next http.HandlerFunc) http.Handler {
 			h.toLogin(w, r)
 			return
 		}
+		// Error pages below show the navigation of who is signed in.
+		r = r.WithContext(context.WithValue(withPrincipal(r.Context(), v.principal), viewerKey{}, v))
 		if !v.principal.Role.Allows(need) {
 			h.renderError(w, r, http.StatusForbidden, "Forbidden",
 				"Your role ("+string(v.principal.Role)+") may not do this; it needs "+string(need)+".")
 			return
 		}
+		// UI forms are small; the CSRF check reads the form, so bound it
+		// here.
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		if !csrfOK(r, v) {
 			h.renderError(w, r, http.StatusForbidden, "Forbidden", "The form was stale or did not come from this page. Reload the page and try again.")
 			return
 		}
-		ctx := context.WithValue(withPrincipal(r.Context(), v.principal), viewerKey{}, v)
-		next(w, r.WithContext(ctx))
+		next(w, r)
 	})
 }
 
@@ -230,9 +236,11 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, c t
 	}
 }
 
-// isFragment reports whether r is an htmx request for part of a page.
+// isFragment reports whether r is an htmx request for part of a page. A
+// boosted link and the back button's history restore want the whole page.
 func isFragment(r *http.Request) bool {
-	return r.Header.Get("HX-Request") != "" && r.Header.Get("HX-Boosted") == ""
+	return r.Header.Get("HX-Request") != "" && r.Header.Get("HX-Boosted") == "" &&
+		r.Header.Get("HX-History-Restore-Request") == ""
 }
 
 // renderError renders an error page (or, for htmx, the message alone).

@@ -28,6 +28,9 @@ type Authenticator interface {
 // LogSearcher answers log and trace queries.
 type LogSearcher interface {
 	SearchLogs(ctx context.Context, q logstore.LogQuery) (logstore.LogResult, error)
+	// CountLogs counts matching records per group (the logs explorer's
+	// histogram counts each bar's records by severity).
+	CountLogs(ctx context.Context, q logstore.CountQuery) (logstore.CountResult, error)
 	Trace(ctx context.Context, traceID string) ([]logstore.Span, error)
 	SearchTraces(ctx context.Context, q logstore.TraceQuery) ([]logstore.TraceSummary, error)
 	Services(ctx context.Context) ([]logstore.Service, error)
@@ -61,8 +64,15 @@ type Options struct {
 	// starting with /alertmanager/ (e.g. /alertmanager/api/v2/alerts),
 	// which it receives unchanged; nil answers 404.
 	Alertmanager http.Handler
+	// Silences lists, creates and expires the embedded Alertmanager's
+	// silences and keeps its notification history, for the alerts page;
+	// nil leaves the page without them (the silence routes answer 404).
+	Silences Silencer
 	// Sessions signs users in to the UI; required.
 	Sessions Sessions
+	// Accounts manages users, API keys and ingest tokens on the settings
+	// page; nil leaves that page answering 404.
+	Accounts Accounts
 	// SecureCookies marks cookies Secure even when a request did not come
 	// over TLS here: lookout is behind a TLS-terminating proxy (its
 	// external URL is https).

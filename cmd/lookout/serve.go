@@ -185,6 +185,7 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 		Logger:        log.With("component", "web"),
 		Auth:          authSvc,
 		Sessions:      authSvc,
+		Accounts:      authSvc,
 		SecureCookies: ext.Scheme == "https",
 		Logs:          store,
 		Ready: []web.Check{
@@ -204,6 +205,7 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 		},
 		Alerts:       alerting,
 		Alertmanager: alerting.AlertmanagerAPI(),
+		Silences:     alerting,
 	})
 	if err != nil {
 		return err
@@ -217,6 +219,12 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Streams (the logs' live tail) run until their request's context
+	// ends; Shutdown cancels them instead of waiting out its timeout.
+	streams, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
+	srv.BaseContext = func(net.Listener) context.Context { return streams }
+	srv.RegisterOnShutdown(endStreams)
 
 	// Background loops that write into the metric store stop before it
 	// closes (deferred above): span metrics flush a last time.

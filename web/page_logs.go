@@ -1,0 +1,900 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lookout-dev/lookout/logstore"
+)
+
+// The logs explorer: GET /logs searches log records with the query language
+// over a time range and shows a volume histogram by severity and a page of
+// records, newest first; GET /logs/tail streams new records as
+// server-sent events for its live tail.
+
+const (
+	// logsPageLimit is the records on one page of the explorer.
+	logsPageLimit = 100
+	// logsDefaultRange is the range of /logs without from and to.
+	logsDefaultRange = "now-15m"
+	// queryHelpURL is the query language's reference.
+	queryHelpURL = "https://github.com/lookout-dev/lookout#query-language"
+
+	// histMaxBuckets bounds the bars of the volume histogram: the widest
+	// nice width that gives at most this many (30 to 48 for the picker's
+	// ranges).
+	histMaxBuckets = 48
+	// histWorkers count buckets at once (the machine has 2 cores; the
+	// page's search runs beside them).
+	histWorkers = 2
+	// histBudget bounds the time the histogram may take. Buckets are
+	// counted newest first; those not counted when it runs out are drawn
+	// as "not counted" and the page says so.
+	histBudget = 2 * time.Second
+
+	// maxLiveTails bounds the live tails served at once by one process;
+	// more are refused with 429.
+	maxLiveTails = 16
+	// tailPoll is how often a live tail asks the store for new records.
+	tailPoll = time.Second
+	// tailHeartbeat is how often a live tail sends a comment, so that
+	// proxies and browsers keep an idle stream open.
+	tailHeartbeat = 15 * time.Second
+	// tailMaxAge ends a live tail; the page offers to resume it.
+	tailMaxAge = time.Hour
+	// tailWindow is how far back of now each poll looks: records become
+	// searchable a second or so after they are sent (indexing runs behind
+	// the acknowledgement), and a sender's clock may lag, so each poll
+	// re-reads the last tailWindow and sends what it has not sent yet.
+	// Records that become searchable later than that after their own
+	// timestamp are not tailed (the search finds them).
+	tailWindow = 10 * time.Second
+	// tailBatch bounds the records one poll sends: past it the tail says
+	// that records were skipped.
+	tailBatch = 200
+	// tailMaxSeen bounds the digests kept to tell sent records apart.
+	tailMaxSeen = 10_000
+	// tailWriteTimeout bounds one write to a client that stopped reading
+	// (the server's own WriteTimeout would end every tail after it).
+	tailWriteTimeout = 30 * time.Second
+)
+
+// logsView is the explorer page's view model.
+type logsView struct {
+	Chrome  chrome
+	Query   string
+	Range   pageRange
+	HelpURL string
+	// Error is a bad query or range, shown instead of results.
+	Error   string
+	Results *logsResults
+}
+
+// logsResults is what a search found: the part of the page htmx swaps.
+type logsResults struct {
+	Rows       []logRow
+	Total      uint64
+	TotalExact bool
+	Hist       histogram
+	// OlderURL pages to older records ("" on the last page); NewestURL
+	// goes back to the newest ("" when this is the newest page).
+	OlderURL, NewestURL string
+	// TieNote explains a page cut inside records sharing one timestamp.
+	TieNote string
+	// TailURL opens the live tail; Since is the newest record the page
+	// shows (or when it was rendered), where the tail starts.
+	TailURL, Since string
+	newest         time.Time
+}
+
+// logRow is one log record as the table shows it.
+type logRow struct {
+	TS         string // RFC 3339 with nanoseconds
+	Time       string // for reading, UTC
+	Severity   string
+	SevClass   string // one of sevClasses
+	Service    string
+	Body       string
+	TraceID    string
+	SpanID     string
+	TraceURL   string
+	TraceLogs  string // the explorer filtered to the trace
+	Observed   string
+	Scope      string
+	EventName  string
+	Attributes []keyValue
+	Resource   []keyValue
+}
+
+type keyValue struct{ Key, Value string }
+
+// sevClasses are the severity classes, in the order the histogram stacks
+// them (bottom first) and its legend lists them; each has a --sev-*
+// colour in lookout.css, "other" (no or an unknown severity) is muted.
+var sevClasses = []string{"fatal", "error", "warn", "info", "debug", "other"}
+
+// sevClass maps a severity name (the store groups by the name of the
+// number's range, or else the lower-cased text) to its class.
+func sevClass(name string) string {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "fatal", "critical", "crit", "panic", "emerg", "emergency", "alert":
+		return "fatal"
+	case "error", "err":
+		return "error"
+	case "warn", "warning":
+		return "warn"
+	case "info", "information", "informational", "notice":
+		return "info"
+	case "debug", "trace":
+		return "debug"
+	}
+	return "other"
+}
+
+// severityRange names the range an OTLP severity number falls in
+// (https://opentelemetry.io/docs/specs/otel/logs/data-model/#field-severitynumber).
+func severityRange(n int32) string {
+	switch {
+	case n >= 1 && n <= 4:
+		return "trace"
+	case n >= 5 && n <= 8:
+		return "debug"
+	case n >= 9 && n <= 12:
+		return "info"
+	case n >= 13 && n <= 16:
+		return "warn"
+	case n >= 17 && n <= 20:
+		return "error"
+	case n >= 21 && n <= 24:
+		return "fatal"
+	}
+	return ""
+}
+
+// newLogRow builds the table's view of a record. The class follows the
+// severity number when there is one, as the store's severity field does.
+func newLogRow(r logstore.LogRecord, tr pageRange) logRow {
+	name := severityRange(r.SeverityNumber)
+	row := logRow{
+		TS:        r.Timestamp.UTC().Format(time.RFC3339Nano),
+		Time:      r.Timestamp.UTC().Format("2006-01-02 15:04:05.000"),
+		Severity:  r.SeverityText,
+		Service:   r.Service,
+		Body:      valueText(r.Body),
+		TraceID:   r.TraceID,
+		SpanID:    r.SpanID,
+		Scope:     r.Scope.Name,
+		EventName: r.EventName,
+	}
+	if row.Severity == "" {
+		row.Severity = name
+	}
+	if name != "" {
+		row.SevClass = sevClass(name)
+	} else {
+		row.SevClass = sevClass(r.SeverityText)
+	}
+	if !r.ObservedTimestamp.IsZero() {
+		row.Observed = r.ObservedTimestamp.UTC().Format(time.RFC3339Nano)
+	}
+	if r.TraceID != "" {
+		row.TraceURL = "/traces/" + url.PathEscape(r.TraceID)
+		row.TraceLogs = logsURL("trace_id:"+r.TraceID, tr.From, tr.To)
+	}
+	row.Attributes = keyValues(r.Attributes)
+	row.Resource = keyValues(r.Resource)
+	return row
+}
+
+func keyValues(m map[string]any) []keyValue {
+	out := make([]keyValue, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, keyValue{k, valueText(m[k])})
+	}
+	return out
+}
+
+// valueText renders a body or attribute value: strings as they are,
+// anything structured as JSON.
+func valueText(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// logsURL is the explorer's address for a query and range.
+func logsURL(query, from, to string) string {
+	v := url.Values{}
+	if query != "" {
+		v.Set("query", query)
+	}
+	if from != "" {
+		v.Set("from", from)
+	}
+	if to != "" && to != "now" {
+		v.Set("to", to)
+	}
+	if len(v) == 0 {
+		return "/logs"
+	}
+	return "/logs?" + v.Encode()
+}
+
+// logsPage serves GET /logs?query=&from=&to=.
+func (h *Handler) logsPage(w http.ResponseWriter, r *http.Request) {
+	now := time.Now().UTC()
+	c := h.chrome(r, "Logs", "Logs")
+	c.PageCSS = h.assets.url("logs.css")
+	c.PageJS = h.assets.url("logs.js")
+	v := logsView{Chrome: c, Query: strings.TrimSpace(r.FormValue("query")), HelpURL: queryHelpURL}
+	tr, err := parseTimeRange(r, now, logsDefaultRange)
+	v.Range = tr
+	if err != nil {
+		// The form shows the default range again, the message what was
+		// wrong with the one asked for.
+		start, _ := parseTimePoint(logsDefaultRange, now)
+		v.Range = pageRange{From: logsDefaultRange, To: "now", Start: start, End: now}
+		v.Error = "Bad time range: " + err.Error()
+		h.renderLogs(w, r, http.StatusBadRequest, v)
+		return
+	}
+	ctx, cancel := h.queryContext(r)
+	defer cancel()
+	res, err := h.logsResults(ctx, v.Query, tr, now)
+	var in *logstore.InputError
+	switch {
+	case err == nil:
+		v.Results = res
+		h.renderLogs(w, r, http.StatusOK, v)
+	case errors.As(err, &in):
+		v.Error = "Bad query: " + in.Error()
+		h.renderLogs(w, r, http.StatusBadRequest, v)
+	case errors.Is(err, context.DeadlineExceeded):
+		v.Error = "The search took too long. Narrow the time range or the query."
+		h.renderLogs(w, r, http.StatusServiceUnavailable, v)
+	case errors.Is(err, context.Canceled):
+		// The browser went away.
+	default:
+		h.uiInternal(w, r, err)
+	}
+}
+
+// renderLogs renders the whole page, or for htmx the results alone.
+func (h *Handler) renderLogs(w http.ResponseWriter, r *http.Request, status int, v logsView) {
+	if isFragment(r) {
+		h.render(w, r, status, logsResultsBody(v))
+		return
+	}
+	h.render(w, r, status, logsPage(v))
+}
+
+// logsResults runs the page's search and, beside it, the histogram.
+func (h *Handler) logsResults(ctx context.Context, query string, tr pageRange, now time.Time) (*logsResults, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		hist    histogram
+		histErr error
+		done    = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		hist, histErr = h.logHistogram(ctx, query, tr)
+	}()
+	page, err := h.logsPageRecords(ctx, query, tr)
+	if err != nil {
+		cancel()
+	}
+	<-done
+	if err != nil {
+		return nil, err
+	}
+	if histErr != nil {
+		return nil, histErr
+	}
+	page.Hist = hist
+	page.TailURL = "/logs/tail"
+	if query != "" {
+		page.TailURL += "?" + url.Values{"query": {query}}.Encode()
+	}
+	// The live tail starts after the newest record shown when the page
+	// shows the newest records, so that what was indexed just after the
+	// search is not missed; otherwise it starts now.
+	page.Since = now.Format(time.RFC3339Nano)
+	if tr.To == "now" && !page.newest.IsZero() {
+		page.Since = page.newest.UTC().Format(time.RFC3339Nano)
+	}
+	return page, nil
+}
+
+// logsPageRecords finds one page of records, newest first.
+//
+// Paging: records are ordered by timestamp, so the next older page is the
+// same search up to (and including) a time just before the last row's.
+// Records that share that last timestamp would then be cut in two: the
+// page is extended with every record at that timestamp (one more search
+// of exactly that instant, at most logstore.MaxLimit records), so that
+// paging neither repeats nor skips any; past that bound the page says so.
+func (h *Handler) logsPageRecords(ctx context.Context, query string, tr pageRange) (*logsResults, error) {
+	res, err := h.opts.Logs.SearchLogs(ctx, logstore.LogQuery{Query: query, Start: tr.Start, End: tr.End, Limit: logsPageLimit})
+	if err != nil {
+		return nil, err
+	}
+	out := &logsResults{Total: res.Total, TotalExact: res.TotalExact}
+	recs := res.Records
+	full := len(recs) == logsPageLimit && !(res.TotalExact && res.Total <= uint64(len(recs)))
+	if full {
+		last := recs[len(recs)-1].Timestamp
+		ties, err := h.opts.Logs.SearchLogs(ctx, logstore.LogQuery{Query: query, Start: last, End: last, Limit: logstore.MaxLimit})
+		if err != nil {
+			return nil, err
+		}
+		k := len(recs)
+		for k > 0 && recs[k-1].Timestamp.Equal(last) {
+			k--
+		}
+		if len(ties.Records) >= len(recs)-k {
+			recs = append(recs[:k:k], ties.Records...)
+		}
+		if !ties.TotalExact || ties.Total > uint64(len(ties.Records)) {
+			out.TieNote = fmt.Sprintf("More than %d records share the timestamp %s; only %d of them are shown, and older pages start before it.",
+				len(ties.Records), last.UTC().Format(time.RFC3339Nano), len(ties.Records))
+		} else if len(recs) > logsPageLimit {
+			out.TieNote = fmt.Sprintf("This page has %d records: it ends with all %d that share the timestamp %s, so that the next page neither repeats nor skips any.",
+				len(recs), len(ties.Records), last.UTC().Format(time.RFC3339Nano))
+		}
+		if to := last.Add(-time.Nanosecond); !to.Before(tr.Start) {
+			out.OlderURL = logsURL(query, tr.Start.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	if tr.To != "now" {
+		out.NewestURL = logsURL(query, tr.From, "")
+	}
+	if len(recs) > 0 {
+		out.newest = recs[0].Timestamp
+	}
+	out.Rows = make([]logRow, len(recs))
+	for i, rec := range recs {
+		out.Rows[i] = newLogRow(rec, tr)
+	}
+	return out, nil
+}
+
+// histogram is the volume of matching records over the range, by
+// severity, drawn as stacked bars in an SVG whose viewBox is
+// len(Buckets)*histSlot wide and histHeight high.
+type histogram struct {
+	Buckets []histBucket
+	ViewBox string
+	Legend  []histLegend
+	Total   uint64
+	// Exact is false when a bucket's count stopped at the store's budget
+	// (a lower bound) or a bucket was not counted at all.
+	Exact            bool
+	Inexact, Skipped int
+	Max              uint64
+	Step             string // the bucket width, for reading
+	From, Mid, To    string // axis labels
+}
+
+type histBucket struct {
+	Href    string // the explorer zoomed to this bucket
+	Title   string
+	X, W    string // the bucket's slot
+	BarX    string // its bars, narrower than the slot
+	BarW    string
+	Counted bool
+	Exact   bool
+	Bars    []histBar
+}
+
+type histBar struct {
+	Class string
+	Count uint64
+	Y, H  string
+}
+
+type histLegend struct {
+	Class string
+	Count uint64
+}
+
+const (
+	histSlot   = 10  // viewBox units per bucket
+	histHeight = 100 // viewBox height
+)
+
+// niceSteps are the bucket widths the histogram chooses from, so that
+// bars start on round times and a refresh keeps them in place.
+var niceSteps = []time.Duration{
+	time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 20 * time.Second,
+	30 * time.Second, time.Minute, 90 * time.Second, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute,
+	15 * time.Minute, 20 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 3 * time.Hour,
+	4 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
+}
+
+// histEdges splits [start, end] into buckets of the smallest nice width
+// that makes at most n whole ones, aligned to multiples of it (UTC), so
+// that a refresh keeps the bars in place: bucket i is edges[i] to
+// edges[i+1], the first and last possibly partial.
+func histEdges(start, end time.Time, n int) ([]time.Time, time.Duration) {
+	span := end.Sub(start)
+	step := niceSteps[len(niceSteps)-1]
+	for _, s := range niceSteps {
+		if span/s <= time.Duration(n) {
+			step = s
+			break
+		}
+	}
+	for span/step > time.Duration(n) { // beyond the nice steps: whole days
+		step += 24 * time.Hour
+	}
+	edges := []time.Time{start}
+	// The bound on len(edges) holds for ranges longer than a Duration
+	// (292 years), whose span saturates: the last bucket takes the rest.
+	for t := start.Truncate(step).Add(step); t.Before(end) && len(edges) <= n+1; t = t.Add(step) {
+		edges = append(edges, t)
+	}
+	return append(edges, end), step
+}
+
+// logHistogram counts the records matching query in each bucket of the
+// range, per severity.
+//
+// Why CountLogs per bucket: one search returns at most logstore.MaxLimit
+// records, the newest, so a histogram drawn from it would show only the
+// end of any busy range. A count reads every matching record of its range
+// (up to the store's budget of a million, past which it is a lower bound,
+// Exact false) and, for a group of records that straddles its range, skips
+// the records outside by their timestamp without decoding them, so the
+// buckets together cost about what one count over the whole range costs.
+// That is still a read of every match; so buckets are counted newest first
+// within histBudget, and the rest are drawn as not counted, with a note.
+func (h *Handler) logHistogram(ctx context.Context, query string, tr pageRange) (histogram, error) {
+	edges, step := histEdges(tr.Start, tr.End, histMaxBuckets)
+	n := len(edges) - 1
+	type bucket struct {
+		counted, exact bool
+		counts         map[string]uint64
+	}
+	buckets := make([]bucket, n)
+	hctx, cancel := context.WithTimeout(ctx, histBudget)
+	defer cancel()
+	jobs := make(chan int, n)
+	for i := n - 1; i >= 0; i-- {
+		jobs <- i
+	}
+	close(jobs)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for range min(histWorkers, n) {
+		wg.Go(func() {
+			for i := range jobs {
+				if hctx.Err() != nil {
+					continue
+				}
+				end := edges[i+1].Add(-time.Nanosecond)
+				if i == n-1 {
+					end = edges[i+1] // the range's end is inclusive
+				}
+				res, err := h.opts.Logs.CountLogs(hctx, logstore.CountQuery{
+					Query: query, Start: edges[i], End: end, GroupBy: []string{"severity"},
+				})
+				if err != nil {
+					if ctx.Err() == nil && hctx.Err() != nil {
+						continue // out of budget: not counted
+					}
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					cancel()
+					continue
+				}
+				b := bucket{counted: true, exact: res.Exact, counts: map[string]uint64{}}
+				for _, g := range res.Groups {
+					if len(g.Values) == 1 {
+						b.counts[sevClass(g.Values[0])] += g.Count
+					}
+				}
+				buckets[i] = b
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return histogram{}, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return histogram{}, err
+	}
+
+	hist := histogram{Exact: true, Step: formatStep(step), ViewBox: fmt.Sprintf("0 0 %d %d", n*histSlot, histHeight)}
+	perClass := map[string]uint64{}
+	for _, b := range buckets {
+		var sum uint64
+		for c, k := range b.counts {
+			sum += k
+			perClass[c] += k
+		}
+		hist.Total += sum
+		hist.Max = max(hist.Max, sum)
+		switch {
+		case !b.counted:
+			hist.Skipped++
+			hist.Exact = false
+		case !b.exact:
+			hist.Inexact++
+			hist.Exact = false
+		}
+	}
+	for _, c := range sevClasses {
+		if perClass[c] > 0 {
+			hist.Legend = append(hist.Legend, histLegend{Class: c, Count: perClass[c]})
+		}
+	}
+	scale := 0.0
+	if hist.Max > 0 {
+		scale = float64(histHeight-4) / float64(hist.Max)
+	}
+	for i, b := range buckets {
+		lo, hi := edges[i], edges[i+1]
+		to := hi.Add(-time.Nanosecond)
+		if i == n-1 {
+			to = hi
+		}
+		hb := histBucket{
+			Href:    logsURL(query, lo.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano)),
+			X:       strconv.Itoa(i * histSlot),
+			W:       strconv.Itoa(histSlot),
+			BarX:    strconv.Itoa(i*histSlot + 1),
+			BarW:    strconv.Itoa(histSlot - 2),
+			Counted: b.counted,
+			Exact:   b.exact,
+		}
+		var parts []string
+		y := float64(histHeight)
+		for _, c := range sevClasses {
+			k := b.counts[c]
+			if k == 0 {
+				continue
+			}
+			bh := max(float64(k)*scale, 1)
+			y -= bh
+			hb.Bars = append(hb.Bars, histBar{Class: c, Count: k, Y: fmtFloat(y), H: fmtFloat(bh)})
+			parts = append(parts, fmt.Sprintf("%d %s", k, c))
+		}
+		title := lo.UTC().Format("2006-01-02 15:04:05") + " – " + hi.UTC().Format("15:04:05") + " UTC: "
+		switch {
+		case !b.counted:
+			title += "not counted (the histogram ran out of time)"
+		case len(parts) == 0:
+			title += "no records"
+		default:
+			title += strings.Join(parts, ", ")
+			if !b.exact {
+				title += " (at least: counting stopped at the store's budget)"
+			}
+		}
+		hb.Title = title
+		hist.Buckets = append(hist.Buckets, hb)
+	}
+	hist.From = tr.Start.UTC().Format("2006-01-02 15:04:05")
+	hist.Mid = tr.Start.Add(tr.End.Sub(tr.Start) / 2).UTC().Format("15:04:05")
+	hist.To = tr.End.UTC().Format("2006-01-02 15:04:05") + " UTC"
+	return hist, nil
+}
+
+// exactClass marks the bars of a bucket whose count is a lower bound.
+func exactClass(exact bool) string {
+	if exact {
+		return ""
+	}
+	return " hist-inexact"
+}
+
+// shortID is the start of a trace id, enough to tell traces apart.
+func shortID(id string) string {
+	if len(id) <= 12 {
+		return id
+	}
+	return id[:12] + "…"
+}
+
+func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
+
+// formatStep writes a bucket width the way the range picker does (30s,
+// 5m, 1h, 2d).
+func formatStep(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0:
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	case d%time.Hour == 0:
+		return strconv.Itoa(int(d/time.Hour)) + "h"
+	case d%time.Minute == 0:
+		return strconv.Itoa(int(d/time.Minute)) + "m"
+	case d > time.Minute:
+		return strconv.Itoa(int(d/time.Minute)) + "m" + strconv.Itoa(int(d%time.Minute/time.Second)) + "s"
+	}
+	return strconv.Itoa(int(d/time.Second)) + "s"
+}
+
+// logTail serves the live tail, at most maxLiveTails at once.
+type logTail struct {
+	h     *Handler
+	slots chan struct{}
+}
+
+func newLogTail(h *Handler) *logTail {
+	return &logTail{h: h, slots: make(chan struct{}, maxLiveTails)}
+}
+
+// serve answers GET /logs/tail?query=&since= with server-sent events
+// (https://html.spec.whatwg.org/multipage/server-sent-events.html):
+// "row" events carry one table row as HTML (the same component the page
+// renders) with the newest timestamp sent as the event id, "notice"
+// events a message for the user, and a final "end" event when the tail
+// stops on its own. It polls the store every tailPoll for records newer
+// than since (or the Last-Event-ID a reconnecting browser sends) and ends
+// when the client goes away or after tailMaxAge.
+func (t *logTail) serve(w http.ResponseWriter, r *http.Request) {
+	select {
+	case t.slots <- struct{}{}:
+		defer func() { <-t.slots }()
+	default:
+		w.Header().Set("Retry-After", "30")
+		http.Error(w, fmt.Sprintf("too many live tails (at most %d at once); try again later", maxLiveTails), http.StatusTooManyRequests)
+		return
+	}
+	now := time.Now().UTC()
+	cur := &tailCursor{
+		query:  strings.TrimSpace(r.FormValue("query")),
+		floor:  now,
+		seed:   maphash.MakeSeed(),
+		sent:   map[uint64]int64{},
+		first:  true,
+		window: tailWindow,
+	}
+	// since is the newest record the page has; a browser that reconnects
+	// on its own sends the id of the last event it got, which is later.
+	for i, s := range []string{r.FormValue("since"), r.Header.Get("Last-Event-ID")} {
+		if s == "" {
+			continue
+		}
+		since, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			http.Error(w, fmt.Sprintf("since: %q is not an RFC 3339 time", s), http.StatusBadRequest)
+			return
+		}
+		if i == 0 || since.After(cur.floor) {
+			cur.floor = since
+		}
+	}
+
+	// The first poll runs before the stream starts, so that a bad query is
+	// a plain 400 the browser's EventSource reports as a failure.
+	recs, notice, err := t.poll(r.Context(), cur, now)
+	var in *logstore.InputError
+	switch {
+	case errors.As(err, &in):
+		http.Error(w, "bad query: "+in.Error(), http.StatusBadRequest)
+		return
+	case errors.Is(err, context.Canceled):
+		return
+	case errors.Is(err, context.DeadlineExceeded):
+		notice = "The store did not answer in time; retrying."
+	case err != nil:
+		id := requestID()
+		t.h.log.Error("ui_request", "path", r.URL.Path, "request_id", id, "err", err)
+		http.Error(w, "internal error (request id "+id+")", http.StatusInternalServerError)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	s := &sseWriter{w: w, rc: http.NewResponseController(w)}
+	if s.comment("live tail of lookout's logs") != nil || t.send(r.Context(), s, recs, notice) != nil {
+		return
+	}
+
+	poll := time.NewTicker(tailPoll)
+	defer poll.Stop()
+	beat := time.NewTicker(tailHeartbeat)
+	defer beat.Stop()
+	stop := time.NewTimer(tailMaxAge)
+	defer stop.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-stop.C:
+			_ = s.event("end", "", "The live tail stopped after an hour. Resume it to go on.")
+			return
+		case <-beat.C:
+			if s.comment("heartbeat") != nil {
+				return
+			}
+		case <-poll.C:
+			recs, notice, err := t.poll(r.Context(), cur, time.Now().UTC())
+			switch {
+			case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+				return
+			case errors.Is(err, context.DeadlineExceeded):
+				notice = "The store did not answer in time; retrying."
+			case err != nil:
+				id := requestID()
+				t.h.log.Error("ui_request", "path", r.URL.Path, "request_id", id, "err", err)
+				_ = s.event("end", "", "The live tail stopped: internal error (request id "+id+").")
+				return
+			}
+			if t.send(r.Context(), s, recs, notice) != nil {
+				return
+			}
+		}
+	}
+}
+
+// tailCursor is what a live tail has sent: every record after floor that
+// it has seen, by digest, within the window it still re-reads.
+type tailCursor struct {
+	query  string
+	floor  time.Time // the client has what is at or before it
+	seed   maphash.Seed
+	sent   map[uint64]int64 // digest -> timestamp (Unix ns)
+	newest time.Time
+	first  bool
+	window time.Duration
+}
+
+// poll asks the store for records after the cursor that were not sent
+// yet: the first poll for everything after floor (what arrived while a
+// tail was paused), later ones for the last tailWindow. It returns them
+// oldest first, at most tailBatch, and a notice when some were left out.
+func (t *logTail) poll(ctx context.Context, cur *tailCursor, now time.Time) ([]logstore.LogRecord, string, error) {
+	start := cur.floor.Add(time.Nanosecond)
+	if w := now.Add(-cur.window); !cur.first && w.After(start) {
+		start = w
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.h.opts.QueryTimeout)
+	defer cancel()
+	res, err := t.h.opts.Logs.SearchLogs(ctx, logstore.LogQuery{Query: cur.query, Start: start, Limit: tailBatch})
+	if err != nil {
+		return nil, "", err
+	}
+	first := cur.first
+	cur.first = false
+	lo := start.UnixNano()
+	for d, ts := range cur.sent {
+		if ts < lo {
+			delete(cur.sent, d)
+		}
+	}
+	if len(cur.sent) > tailMaxSeen { // far-future timestamps: keep the newest
+		keep := cur.newest.Add(-cur.window).UnixNano()
+		for d, ts := range cur.sent {
+			if ts < keep {
+				delete(cur.sent, d)
+			}
+		}
+	}
+	var fresh []logstore.LogRecord
+	var buf bytes.Buffer
+	for _, rec := range res.Records {
+		buf.Reset()
+		_ = json.NewEncoder(&buf).Encode(rec)
+		d := maphash.Bytes(cur.seed, buf.Bytes())
+		if _, ok := cur.sent[d]; ok {
+			continue
+		}
+		cur.sent[d] = rec.Timestamp.UnixNano()
+		fresh = append(fresh, rec)
+		if rec.Timestamp.After(cur.newest) {
+			cur.newest = rec.Timestamp
+		}
+	}
+	var notice string
+	switch {
+	case first && res.Total > uint64(len(res.Records)):
+		more := strconv.FormatUint(res.Total-uint64(len(res.Records)), 10)
+		if !res.TotalExact {
+			more = "at least " + more
+		}
+		notice = fmt.Sprintf("%s older records since %s are not shown here (the tail sends the newest %d); search the range to see them.",
+			more, cur.floor.Format("2006-01-02 15:04:05"), tailBatch)
+	case !first && len(res.Records) == tailBatch && len(fresh) == len(res.Records):
+		notice = fmt.Sprintf("More than %d new records arrived in a second; some were skipped. Pause and search to see them all.", tailBatch)
+	}
+	slices.SortStableFunc(fresh, func(a, b logstore.LogRecord) int { return a.Timestamp.Compare(b.Timestamp) })
+	return fresh, notice, nil
+}
+
+// send writes a poll's records, oldest first (the page puts each on top),
+// each as its own event, and the notice if there is one.
+func (t *logTail) send(ctx context.Context, s *sseWriter, recs []logstore.LogRecord, notice string) error {
+	var buf bytes.Buffer
+	for _, rec := range recs {
+		buf.Reset()
+		if err := logRowTr(newLogRow(rec, pageRange{From: logsDefaultRange, To: "now"}), true).Render(ctx, &buf); err != nil {
+			return err
+		}
+		// The id is the newest timestamp sent so far: where a
+		// reconnecting browser resumes.
+		if rec.Timestamp.After(s.newest) {
+			s.newest = rec.Timestamp
+		}
+		if err := s.event("row", s.newest.UTC().Format(time.RFC3339Nano), buf.String()); err != nil {
+			return err
+		}
+	}
+	if notice != "" {
+		return s.event("notice", "", notice)
+	}
+	return nil
+}
+
+// sseWriter writes server-sent events, flushing each.
+type sseWriter struct {
+	w      io.Writer
+	rc     *http.ResponseController
+	newest time.Time // the newest record sent
+}
+
+// event writes one event; data may span lines.
+func (s *sseWriter) event(name, id, data string) error {
+	var b strings.Builder
+	if name != "" {
+		b.WriteString("event: " + name + "\n")
+	}
+	if id != "" {
+		b.WriteString("id: " + id + "\n")
+	}
+	data = strings.ReplaceAll(strings.ReplaceAll(data, "\r\n", "\n"), "\r", "\n")
+	for line := range strings.SplitSeq(data, "\n") {
+		b.WriteString("data: " + line + "\n")
+	}
+	b.WriteString("\n")
+	return s.write(b.String())
+}
+
+// comment writes a comment line, which clients ignore.
+func (s *sseWriter) comment(text string) error { return s.write(": " + text + "\n\n") }
+
+func (s *sseWriter) write(p string) error {
+	// A write deadline per event: the server's WriteTimeout would end the
+	// stream, a client that stopped reading must not hold it for ever.
+	_ = s.rc.SetWriteDeadline(time.Now().Add(tailWriteTimeout))
+	if _, err := io.WriteString(s.w, p); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
