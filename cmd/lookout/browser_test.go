@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -296,4 +297,20 @@ func TestBrowserJourney(t *testing.T) {
 
 	p.run("settings", chromedp.Navigate(base+"/settings"), chromedp.WaitVisible(testID("user")))
 	p.shot("10-settings")
+
+	// The dark theme follows the system's setting.
+	if _, err := chromedp.Call(p.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p.run("the trace in the dark theme", chromedp.Navigate(base+"/traces/"+traceID), chromedp.WaitVisible(testID("waterfall")))
+	bg, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bg == "rgb(255, 255, 255)" {
+		t.Errorf("dark theme: the page background is still white")
+	}
+	p.shot("11-trace-dark")
 }
