@@ -366,7 +366,7 @@ func TestExploreURLState(t *testing.T) {
 	if !strings.Contains(form, `<input type="hidden" name="view" value="table">`) {
 		t.Errorf("the form does not keep the view:\n%s", form)
 	}
-	for id, want := range map[string]string{"range-from": "1970-01-01T00:00", "range-to": "1970-01-01T00:25"} {
+	for id, want := range map[string]string{"range-from": "1970-01-01T00:00:00", "range-to": "1970-01-01T00:25:00"} {
 		if v, _ := exploreAttr(exploreTag(form, id), "value"); v != want {
 			t.Errorf("the form's %s is %q, want %q", id, v, want)
 		}

@@ -85,16 +85,17 @@ func newSvcSaturation() *svcSaturation {
 // svcQueries runs a page's PromQL queries, a few at a time, and keeps the
 // first error.
 type svcQueries struct {
-	h     *Handler
-	ctx   context.Context
-	wg    sync.WaitGroup
-	sem   chan struct{}
-	mu    sync.Mutex
-	err   error
-	tr    pageRange
-	step  time.Duration
-	rng   string // the whole range as a PromQL duration
-	sprng string // a sparkline point's rate window
+	h      *Handler
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	sem    chan struct{}
+	mu     sync.Mutex
+	err    error
+	tr     pageRange
+	step   time.Duration
+	rng    string // the whole range as a PromQL duration
+	sprng  string // a sparkline point's rate window
 }
 
 func (h *Handler) svcQueries(ctx context.Context, tr pageRange) *svcQueries {
@@ -102,8 +103,11 @@ func (h *Handler) svcQueries(ctx context.Context, tr pageRange) *svcQueries {
 	// A rate needs two samples in its window; span metrics are flushed
 	// every 15s, SDK metrics about as often.
 	win := max(step, time.Minute)
+	// One deadline for the whole page, not one per query: a page runs
+	// about twenty.
+	ctx, cancel := context.WithTimeout(ctx, h.opts.QueryTimeout)
 	return &svcQueries{
-		h: h, ctx: ctx, sem: make(chan struct{}, svcQueryParallel), tr: tr, step: step,
+		h: h, ctx: ctx, cancel: cancel, sem: make(chan struct{}, svcQueryParallel), tr: tr, step: step,
 		rng: svcPromDuration(tr.End.Sub(tr.Start)), sprng: svcPromDuration(win),
 	}
 }
@@ -113,11 +117,14 @@ func svcPromDuration(d time.Duration) string {
 	return model.Duration(max(d.Round(time.Millisecond), time.Second)).String()
 }
 
+// fail keeps the first error and cancels the other queries: the page
+// shows the error, not their answers.
 func (q *svcQueries) fail(err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.err == nil {
 		q.err = err
+		q.cancel()
 	}
 }
 
@@ -160,6 +167,7 @@ func (q *svcQueries) series(expr string, each func(promql.Series)) {
 
 func (q *svcQueries) wait() error {
 	q.wg.Wait()
+	q.cancel()
 	return q.err
 }
 

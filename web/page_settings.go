@@ -200,9 +200,9 @@ func (h *Handler) showSettings(w http.ResponseWriter, r *http.Request, status in
 		}
 	}
 	lo, hi, v.KeysPage = settingsPaginate(len(keys), q, "keys_from")
-	v.Keys = settingsTokenRows(keys[lo:hi], "API key", "Anything that sends it is settingsRefused from then on.")
+	v.Keys = settingsTokenRows(keys[lo:hi], "API key", "Anything that sends it is refused from then on.")
 	lo, hi, v.IngestPage = settingsPaginate(len(ingest), q, "ingest_from")
-	v.Ingest = settingsTokenRows(ingest[lo:hi], "ingest token", "Exporters that send it are settingsRefused from then on.")
+	v.Ingest = settingsTokenRows(ingest[lo:hi], "ingest token", "Exporters that send it are refused from then on.")
 
 	if v.UserForm.Role == "" {
 		v.UserForm.Role = string(auth.RoleViewer)

@@ -17,6 +17,10 @@ type pageRange struct {
 	Start, End time.Time
 }
 
+// maxPageRange bounds a page's range: the longest retention lookout
+// defaults to, plus a day.
+const maxPageRange = 31 * 24 * time.Hour
+
 // relativeRanges are the choices of the range picker.
 var relativeRanges = []struct{ From, Label string }{
 	{"now-5m", "Last 5 minutes"},
@@ -54,6 +58,9 @@ func parseTimeRange(r *http.Request, now time.Time, def string) (pageRange, erro
 	if !tr.Start.Before(tr.End) {
 		return tr, fmt.Errorf("from (%s) must be before to (%s)", tr.From, tr.To)
 	}
+	if tr.End.Sub(tr.Start) > maxPageRange {
+		return tr, fmt.Errorf("the range is longer than %d days; narrow it", maxPageRange/(24*time.Hour))
+	}
 	return tr, nil
 }
 
@@ -71,8 +78,10 @@ func parseTimePoint(s string, now time.Time) (time.Time, error) {
 		}
 		return now.Add(-time.Duration(d)), nil
 	}
-	if t, err := time.Parse("2006-01-02T15:04", s); err == nil {
-		return t, nil
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04"} { // datetime-local, UTC
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
 	}
 	if t, err := parsePromTime(s); err == nil {
 		return t, nil
@@ -115,5 +124,5 @@ func (tr pageRange) absolute(v string, t time.Time) string {
 	if v == "now" {
 		return ""
 	}
-	return t.UTC().Format("2006-01-02T15:04")
+	return t.UTC().Format("2006-01-02T15:04:05")
 }

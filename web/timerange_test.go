@@ -38,6 +38,8 @@ func TestParseTimeRange(t *testing.T) {
 	f("from=now-2x", "", "", "from:")
 	f("from=yesterday", "", "", "from:")
 	f("from=now&to=now-1h", "", "", "from (now) must be before")
+	f("from=0", "", "", "the range is longer than 31 days")
+	f("from=2026-11-21T09:00:30&to=2026-11-21T10:00:45", "2026-11-21T09:00:30Z", "2026-11-21T10:00:45Z", "")
 	// The picker's relative choice wins over the absolute fields sent
 	// with it.
 	f("range=now-15m&from=2026-11-21T09:00&to=2026-11-21T10:00", "2026-11-21T11:45:00Z", "2026-11-21T12:00:00Z", "")

@@ -99,6 +99,9 @@ func (a *assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type viewer struct {
 	principal auth.Principal
 	csrf      string // empty for API keys and Basic credentials
+	// basic is set when the credentials were HTTP Basic, which a browser
+	// that has seen them adds to requests on its own, as it does cookies.
+	basic bool
 }
 
 type viewerKey struct{}
@@ -124,23 +127,26 @@ func securityHeaders(w http.ResponseWriter) {
 func (h *Handler) identify(r *http.Request) (viewer, error) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		p, s, err := h.opts.Sessions.Session(r.Context(), c.Value)
-		if err == nil {
+		switch {
+		case err == nil:
 			return viewer{principal: p, csrf: s.CSRF}, nil
+		case !errors.Is(err, auth.ErrUnauthenticated):
+			return viewer{}, err // meta.db could not answer: not a sign-out
 		}
 	}
 	p, err := h.opts.Auth.AuthenticateRequest(r)
 	if err != nil {
 		return viewer{}, err
 	}
-	return viewer{principal: p}, nil
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return viewer{principal: p, basic: strings.EqualFold(scheme, "Basic")}, nil
 }
 
 // csrfOK checks the CSRF token of a state-changing request made with a
 // session cookie. Requests with an API key or Basic credentials carry no
 // cookie a browser adds on its own, so they need none.
 func csrfOK(r *http.Request, v viewer) bool {
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	if safeMethod(r.Method) {
 		return true
 	}
 	if v.csrf == "" {
@@ -153,6 +159,10 @@ func csrfOK(r *http.Request, v viewer) bool {
 	return subtle.ConstantTimeCompare([]byte(got), []byte(v.csrf)) == 1
 }
 
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
 // page wraps a UI handler: it runs only for a signed-in principal holding
 // need (others are sent to /login, or get 403), with the security headers
 // set and CSRF checked.
@@ -161,8 +171,12 @@ func (h *Handler) page(need auth.Role, next http.HandlerFunc) http.Handler {
 		securityHeaders(w)
 		w.Header().Set("Cache-Control", "no-store")
 		v, err := h.identify(r)
-		if err != nil {
+		switch {
+		case errors.Is(err, auth.ErrUnauthenticated) || errors.Is(err, auth.ErrRateLimited):
 			h.toLogin(w, r)
+			return
+		case err != nil:
+			h.uiInternal(w, r, err)
 			return
 		}
 		// Error pages below show the navigation of who is signed in.
@@ -177,6 +191,10 @@ func (h *Handler) page(need auth.Role, next http.HandlerFunc) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		if !csrfOK(r, v) {
 			h.renderError(w, r, http.StatusForbidden, "Forbidden", "The form was stale or did not come from this page. Reload the page and try again.")
+			return
+		}
+		if v.basic && !safeMethod(r.Method) {
+			h.renderError(w, r, http.StatusForbidden, "Forbidden", "Sign in to change things from the UI; HTTP Basic credentials only read pages. Scripts use the API with an API key.")
 			return
 		}
 		next(w, r)
@@ -199,16 +217,28 @@ func (h *Handler) toLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
-// safeNext keeps a post-login redirect on this site: a path, never
-// "//host" or a URL with a scheme.
+// safeNext keeps a post-login redirect on this site: an absolute path,
+// never "//host", a URL with a scheme, or a backslash or control
+// character (browsers read "/\host" as "//host", and http.Redirect
+// cleans "/./\host" into it). The path is cleaned here, as http.Redirect
+// would, before it is checked.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if next == "" || next[0] != '/' || strings.ContainsFunc(next, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) {
 		return "/"
 	}
-	if u, err := url.Parse(next); err != nil || u.Host != "" || u.Scheme != "" {
+	u, err := url.Parse(next)
+	if err != nil || u.Host != "" || u.Scheme != "" || u.User != nil || u.Opaque != "" {
 		return "/"
 	}
-	return next
+	clean := path.Clean(u.Path)
+	if strings.HasPrefix(clean, "//") || !strings.HasPrefix(clean, "/") {
+		return "/"
+	}
+	if strings.HasSuffix(u.Path, "/") && clean != "/" {
+		clean += "/"
+	}
+	u.Path, u.RawPath = clean, ""
+	return u.String()
 }
 
 // clientAddr is the address login attempts are counted against: the

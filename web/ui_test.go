@@ -257,3 +257,44 @@ func TestSignedInAPI(t *testing.T) {
 		t.Errorf("GET /api/v1/services signed in: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestBasicCannotChangeUI: HTTP Basic credentials, which a browser adds on
+// its own once it has them, read pages but change nothing through them.
+func TestBasicCannotChangeUI(t *testing.T) {
+	f := newFixture(t)
+	req, _ := http.NewRequest("POST", f.srv.URL+"/settings/tokens", strings.NewReader(url.Values{"name": {"k"}, "role": {"viewer"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("admin", "admin-password-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST /settings/tokens with Basic credentials: %d, want 403", resp.StatusCode)
+	}
+	toks, err := f.auth.ListTokens(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range toks {
+		if tok.Name == "k" {
+			t.Error("a token was created through the UI with Basic credentials")
+		}
+	}
+}
+
+// TestSessionStoreDown: when meta.db cannot answer, a signed-in user gets
+// an error page, not the login page.
+func TestSessionStoreDown(t *testing.T) {
+	f := newFixture(t)
+	b := newBrowser(t, f.srv.URL)
+	b.signIn("admin", "admin-password-1")
+	if err := f.auth.Close(); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := b.do("GET", "/logs", nil, nil)
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(body, "request id") {
+		t.Errorf("page with meta.db closed: %d, want 500 with a request id", resp.StatusCode)
+	}
+}

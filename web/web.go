@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -134,6 +135,10 @@ type Handler struct {
 	assets *assets
 	// serve is mux behind the cross-origin check.
 	serve http.Handler
+	// closing is closed by Close: long-lived responses (the logs' live
+	// tail) end.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New builds the handler; its routes are listed in routes.go.
@@ -147,7 +152,7 @@ func New(opts Options) (*Handler, error) {
 	if opts.QueryTimeout <= 0 {
 		opts.QueryTimeout = 30 * time.Second
 	}
-	h := &Handler{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	h := &Handler{opts: opts, log: opts.Logger, mux: http.NewServeMux(), closing: make(chan struct{})}
 	if opts.PromQL != nil {
 		p, err := newPromAPI(*opts.PromQL, opts.QueryTimeout, opts.Logger)
 		if err != nil {
@@ -169,6 +174,13 @@ func New(opts Options) (*Handler, error) {
 	return h, nil
 }
 
+// Close ends the responses that would otherwise stay open (the logs' live
+// tail); requests in flight finish. Call it when the server shuts down
+// (http.Server.RegisterOnShutdown).
+func (h *Handler) Close() {
+	h.closeOnce.Do(func() { close(h.closing) })
+}
+
 // ServeHTTP serves r from the route table in routes.go.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -183,6 +195,10 @@ func (h *Handler) authed(need auth.Role, next http.HandlerFunc) http.Handler {
 		if errors.As(err, &limited) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(limited.RetryAfter.Seconds()))))
 			writeError(w, http.StatusTooManyRequests, "rate_limited", "too many failed sign-ins; try again later")
+			return
+		}
+		if err != nil && !errors.Is(err, auth.ErrUnauthenticated) {
+			h.internal(w, r, err)
 			return
 		}
 		if err != nil {

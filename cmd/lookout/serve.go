@@ -219,12 +219,9 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	// Streams (the logs' live tail) run until their request's context
-	// ends; Shutdown cancels them instead of waiting out its timeout.
-	streams, endStreams := context.WithCancel(context.Background())
-	defer endStreams()
-	srv.BaseContext = func(net.Listener) context.Context { return streams }
-	srv.RegisterOnShutdown(endStreams)
+	// Streams (the logs' live tail) end when shutdown starts, instead of
+	// holding it for its whole timeout; other requests finish.
+	srv.RegisterOnShutdown(handler.Close)
 
 	// Background loops that write into the metric store stop before it
 	// closes (deferred above): span metrics flush a last time.

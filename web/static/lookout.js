@@ -3,9 +3,17 @@
 "use strict";
 document.addEventListener("htmx:responseError", function (e) {
   // An error answer to an htmx request: show it where the answer was
-  // going instead of leaving the page silently unchanged.
+  // going instead of leaving the page silently unchanged. lookout's own
+  // error pages are HTML it escaped; anything else is shown as text.
   var target = e.detail.target;
-  if (target && e.detail.xhr && e.detail.xhr.responseText) {
-    target.innerHTML = e.detail.xhr.responseText;
+  var xhr = e.detail.xhr;
+  if (!target || !xhr || !xhr.responseText) {
+    return;
+  }
+  var type = xhr.getResponseHeader("Content-Type") || "";
+  if (type.indexOf("text/html") === 0) {
+    target.innerHTML = xhr.responseText;
+  } else {
+    target.textContent = xhr.responseText;
   }
 });
