@@ -48,6 +48,10 @@ const (
 	// maxLiveTails bounds the live tails served at once by one process;
 	// more are refused with 429.
 	maxLiveTails = 16
+	// maxPrincipalTails bounds the live tails of one user or API key
+	// among them (a few tabs), so that one viewer cannot take every
+	// place; more are refused with 429.
+	maxPrincipalTails = 3
 	// tailPoll is how often a live tail asks the store for new records.
 	tailPoll = time.Second
 	// tailHeartbeat is how often a live tail sends a comment, so that
@@ -55,16 +59,32 @@ const (
 	tailHeartbeat = 15 * time.Second
 	// tailMaxAge ends a live tail; the page offers to resume it.
 	tailMaxAge = time.Hour
-	// tailWindow is how far back of now each poll looks: records become
-	// searchable a second or so after they are sent (indexing runs behind
-	// the acknowledgement), and a sender's clock may lag, so each poll
-	// re-reads the last tailWindow and sends what it has not sent yet.
-	// Records that become searchable later than that after their own
-	// timestamp are not tailed (the search finds them).
+	// tailWindow is how far back of now each poll looks again for records
+	// it has not sent: records become searchable a second or so after
+	// they are sent (indexing runs behind the acknowledgement), and a
+	// sender's clock may lag. Records that become searchable later than
+	// that after their own timestamp are not tailed (the search finds
+	// them).
 	tailWindow = 10 * time.Second
-	// tailBatch bounds the records one poll sends: past it the tail says
-	// that records were skipped.
+	// tailAhead is how far past now a poll reads. Records stamped further
+	// ahead (a sender whose clock runs fast) are not tailed until their
+	// time comes within it; the search finds them at once, and the tail
+	// says once that there are some. Without this bound they would come
+	// first in every read and could hide the records arriving now.
+	tailAhead = 2 * time.Second
+	// tailBatch is the records one read of the store returns.
 	tailBatch = 200
+	// tailMaxBatches bounds the forward reads of one poll: past it the
+	// tail is behind and says so, and goes on from there at the next
+	// poll (skipping what falls out of tailWindow meanwhile).
+	tailMaxBatches = 5
+	// tailTiePad widens the read of the records that share a batch's last
+	// timestamp: the store's index of record groups by time rounds a
+	// query's bounds to about a tenth of a microsecond.
+	tailTiePad = time.Microsecond
+	// tailAheadCheck is how often a tail looks for records stamped past
+	// tailAhead, until it has found some once.
+	tailAheadCheck = 30 * time.Second
 	// tailMaxSeen bounds the digests kept to tell sent records apart.
 	tailMaxSeen = 10_000
 	// tailWriteTimeout bounds one write to a client that stopped reading
@@ -321,8 +341,10 @@ func (h *Handler) logsResults(ctx context.Context, query string, tr pageRange, n
 	// The live tail starts after the newest record shown when the page
 	// shows the newest records, so that what was indexed just after the
 	// search is not missed; otherwise it starts now.
+	// A newest record stamped after now (a sender whose clock runs fast)
+	// would hold the tail back until then: it starts at now at the latest.
 	page.Since = now.Format(time.RFC3339Nano)
-	if tr.To == "now" && !page.newest.IsZero() {
+	if tr.To == "now" && !page.newest.IsZero() && page.newest.Before(now) {
 		page.Since = page.newest.UTC().Format(time.RFC3339Nano)
 	}
 	return page, nil
@@ -644,14 +666,47 @@ func formatStep(d time.Duration) string {
 	return strconv.Itoa(int(d/time.Second)) + "s"
 }
 
-// logTail serves the live tail, at most maxLiveTails at once.
+// logTail serves the live tail: at most maxLiveTails at once, and at most
+// maxPrincipalTails of them for one user or API key, so that one viewer's
+// tabs or scripts cannot take every place.
 type logTail struct {
-	h     *Handler
-	slots chan struct{}
+	h    *Handler
+	mu   sync.Mutex
+	open int               // tails open
+	per  map[tailOwner]int // tails open by principal
 }
 
+// tailOwner is whose a tail is: a user or an API key, by name.
+type tailOwner struct{ kind, name string }
+
 func newLogTail(h *Handler) *logTail {
-	return &logTail{h: h, slots: make(chan struct{}, maxLiveTails)}
+	return &logTail{h: h, per: map[tailOwner]int{}}
+}
+
+// take reserves a place for a tail of o, or says why there is none.
+func (t *logTail) take(o tailOwner) (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.per[o] >= maxPrincipalTails:
+		return fmt.Sprintf("too many live tails of yours (at most %d at once); close one or try again later", maxPrincipalTails), false
+	case t.open >= maxLiveTails:
+		return fmt.Sprintf("too many live tails (at most %d at once); try again later", maxLiveTails), false
+	}
+	t.open++
+	t.per[o]++
+	return "", true
+}
+
+// release gives back a place taken for o.
+func (t *logTail) release(o tailOwner) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.open--
+	t.per[o]--
+	if t.per[o] <= 0 {
+		delete(t.per, o)
+	}
 }
 
 // serve answers GET /logs/tail?query=&since= with server-sent events
@@ -660,26 +715,38 @@ func newLogTail(h *Handler) *logTail {
 // renders) with the newest timestamp sent as the event id, "notice"
 // events a message for the user, and a final "end" event when the tail
 // stops on its own. It polls the store every tailPoll for records newer
-// than since (or the Last-Event-ID a reconnecting browser sends) and ends
-// when the client goes away or after tailMaxAge.
+// than since (or the Last-Event-ID a reconnecting browser sends), no later
+// than now, and ends when the client goes away, when the handler closes,
+// or after tailMaxAge.
 func (t *logTail) serve(w http.ResponseWriter, r *http.Request) {
 	select {
-	case t.slots <- struct{}{}:
-		defer func() { <-t.slots }()
+	case <-t.h.closing:
+		http.Error(w, "the server is shutting down", http.StatusServiceUnavailable)
+		return
 	default:
+	}
+	p := viewerFrom(r.Context()).principal
+	owner := tailOwner{kind: p.Kind, name: p.Name}
+	if msg, ok := t.take(owner); !ok {
 		w.Header().Set("Retry-After", "30")
-		http.Error(w, fmt.Sprintf("too many live tails (at most %d at once); try again later", maxLiveTails), http.StatusTooManyRequests)
+		http.Error(w, msg, http.StatusTooManyRequests)
 		return
 	}
+	defer t.release(owner)
+
+	// The store calls of a poll in flight end too when the handler closes.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-t.h.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
 	now := time.Now().UTC()
-	cur := &tailCursor{
-		query:  strings.TrimSpace(r.FormValue("query")),
-		floor:  now,
-		seed:   maphash.MakeSeed(),
-		sent:   map[uint64]int64{},
-		first:  true,
-		window: tailWindow,
-	}
+	floor := now
 	// since is the newest record the page has; a browser that reconnects
 	// on its own sends the id of the last event it got, which is later.
 	for i, s := range []string{r.FormValue("since"), r.Header.Get("Last-Event-ID")} {
@@ -691,14 +758,20 @@ func (t *logTail) serve(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, fmt.Sprintf("since: %q is not an RFC 3339 time", s), http.StatusBadRequest)
 			return
 		}
-		if i == 0 || since.After(cur.floor) {
-			cur.floor = since
+		if i == 0 || since.After(floor) {
+			floor = since
 		}
 	}
+	// A since in the future (a record from a sender whose clock runs
+	// fast, or an edited address) would hold every poll back until then.
+	if floor.After(now) {
+		floor = now
+	}
+	cur := newTailCursor(strings.TrimSpace(r.FormValue("query")), floor)
 
 	// The first poll runs before the stream starts, so that a bad query is
 	// a plain 400 the browser's EventSource reports as a failure.
-	recs, notice, err := t.poll(r.Context(), cur, now)
+	recs, notice, err := t.poll(ctx, cur, now)
 	var in *logstore.InputError
 	switch {
 	case errors.As(err, &in):
@@ -707,7 +780,7 @@ func (t *logTail) serve(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, context.Canceled):
 		return
 	case errors.Is(err, context.DeadlineExceeded):
-		notice = "The store did not answer in time; retrying."
+		notice = joinNotices(notice, "The store did not answer in time; retrying.")
 	case err != nil:
 		id := requestID()
 		t.h.log.Error("ui_request", "path", r.URL.Path, "request_id", id, "err", err)
@@ -723,7 +796,7 @@ func (t *logTail) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := &sseWriter{w: w, rc: http.NewResponseController(w)}
-	if s.comment("live tail of lookout's logs") != nil || t.send(r.Context(), s, recs, notice) != nil {
+	if s.comment("live tail of lookout's logs") != nil || t.send(ctx, s, recs, notice) != nil {
 		return
 	}
 
@@ -737,6 +810,10 @@ func (t *logTail) serve(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-t.h.closing:
+			// The server is stopping. No "end" event: the browser
+			// reconnects on its own, with Last-Event-ID, once it is back.
+			return
 		case <-stop.C:
 			_ = s.event("end", "", "The live tail stopped after an hour. Resume it to go on.")
 			return
@@ -745,97 +822,243 @@ func (t *logTail) serve(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-poll.C:
-			recs, notice, err := t.poll(r.Context(), cur, time.Now().UTC())
+			recs, notice, err := t.poll(ctx, cur, time.Now().UTC())
 			switch {
-			case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+			case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 				return
 			case errors.Is(err, context.DeadlineExceeded):
-				notice = "The store did not answer in time; retrying."
+				notice = joinNotices(notice, "The store did not answer in time; retrying.")
 			case err != nil:
 				id := requestID()
 				t.h.log.Error("ui_request", "path", r.URL.Path, "request_id", id, "err", err)
 				_ = s.event("end", "", "The live tail stopped: internal error (request id "+id+").")
 				return
 			}
-			if t.send(r.Context(), s, recs, notice) != nil {
+			if t.send(ctx, s, recs, notice) != nil {
 				return
 			}
 		}
 	}
 }
 
-// tailCursor is what a live tail has sent: every record after floor that
-// it has seen, by digest, within the window it still re-reads.
+// tailCursor is where a live tail is: what it has sent and where it reads
+// next.
+//
+// After the first, each poll reads forward, oldest first, from next (just
+// past the newest record read) up to tailAhead past now, in batches until
+// one comes back short, at most tailMaxBatches. Because a read ends near
+// now, records stamped further ahead (a sender whose clock runs fast)
+// cannot fill every batch and hide the records that arrive now: they are
+// tailed when their time comes, and a search finds them at once. Records
+// that became searchable only after the read that passed their timestamp
+// (indexing runs a second or so behind the acknowledgement, and a sender's
+// clock may lag) are found by re-reading, newest first, the last tailBatch
+// records between lo (tailWindow back of now) and next. Every read starts
+// at lo or later, and sent has every record sent at or after lo, so that a
+// record read again (a batch that ends inside records sharing a timestamp
+// is followed by a read of that whole instant) is not sent twice.
 type tailCursor struct {
-	query  string
-	floor  time.Time // the client has what is at or before it
-	seed   maphash.Seed
-	sent   map[uint64]int64 // digest -> timestamp (Unix ns)
-	newest time.Time
+	query string
+	seed  maphash.Seed
+	buf   bytes.Buffer
+	sent  map[uint64]int64 // digest -> timestamp (Unix ns)
+	// lo is where reads start: just after since (at most now) at first,
+	// later tailWindow back of now; it never moves back.
+	lo time.Time
+	// next is where the next forward read starts (inclusive).
+	next time.Time
+	// behind is set when a poll stopped at tailMaxBatches with records
+	// left to read.
+	behind bool
 	first  bool
-	window time.Duration
+	// aheadAt is when to look next for records stamped past tailAhead;
+	// aheadSaid is set once the tail has told the user of some.
+	aheadAt   time.Time
+	aheadSaid bool
+}
+
+// newTailCursor starts a tail that sends what comes after floor.
+func newTailCursor(query string, floor time.Time) *tailCursor {
+	lo := floor.Add(time.Nanosecond)
+	return &tailCursor{query: query, seed: maphash.MakeSeed(), sent: map[uint64]int64{}, lo: lo, next: lo, first: true}
+}
+
+// add records rec as sent, and reports whether it was not already.
+func (c *tailCursor) add(rec logstore.LogRecord) bool {
+	c.buf.Reset()
+	_ = json.NewEncoder(&c.buf).Encode(rec)
+	d := maphash.Bytes(c.seed, c.buf.Bytes())
+	if _, ok := c.sent[d]; ok {
+		return false
+	}
+	c.sent[d] = rec.Timestamp.UnixNano()
+	return true
+}
+
+// prune forgets the records before lo, which no read reaches again. Past
+// tailMaxSeen (more records a second than a tail can keep up with anyway)
+// it moves lo up to keep the newest half.
+func (c *tailCursor) prune() {
+	lo := c.lo.UnixNano()
+	for d, ts := range c.sent {
+		if ts < lo {
+			delete(c.sent, d)
+		}
+	}
+	if len(c.sent) <= tailMaxSeen {
+		return
+	}
+	ts := slices.Sorted(maps.Values(c.sent))
+	cut := ts[len(ts)-tailMaxSeen/2]
+	for d, t := range c.sent {
+		if t < cut {
+			delete(c.sent, d)
+		}
+	}
+	c.lo = time.Unix(0, cut).UTC()
 }
 
 // poll asks the store for records after the cursor that were not sent
-// yet: the first poll for everything after floor (what arrived while a
-// tail was paused), later ones for the last tailWindow. It returns them
-// oldest first, at most tailBatch, and a notice when some were left out.
+// yet: the first poll for the newest after since (what arrived while a
+// tail was paused), later ones as tailCursor describes. It returns them
+// oldest first and a notice for the user, if any. On an error it returns
+// too what it found before, which the cursor counts as sent.
 func (t *logTail) poll(ctx context.Context, cur *tailCursor, now time.Time) ([]logstore.LogRecord, string, error) {
-	start := cur.floor.Add(time.Nanosecond)
-	if w := now.Add(-cur.window); !cur.first && w.After(start) {
-		start = w
-	}
 	ctx, cancel := context.WithTimeout(ctx, t.h.opts.QueryTimeout)
 	defer cancel()
-	res, err := t.h.opts.Logs.SearchLogs(ctx, logstore.LogQuery{Query: cur.query, Start: start, Limit: tailBatch})
-	if err != nil {
-		return nil, "", err
-	}
-	first := cur.first
-	cur.first = false
-	lo := start.UnixNano()
-	for d, ts := range cur.sent {
-		if ts < lo {
-			delete(cur.sent, d)
-		}
-	}
-	if len(cur.sent) > tailMaxSeen { // far-future timestamps: keep the newest
-		keep := cur.newest.Add(-cur.window).UnixNano()
-		for d, ts := range cur.sent {
-			if ts < keep {
-				delete(cur.sent, d)
+	var (
+		fresh   []logstore.LogRecord
+		notices []string
+	)
+	search := func(q logstore.LogQuery) ([]logstore.LogRecord, logstore.LogResult, error) {
+		q.Query = cur.query
+		res, err := t.h.opts.Logs.SearchLogs(ctx, q)
+		for _, rec := range res.Records {
+			if cur.add(rec) {
+				fresh = append(fresh, rec)
 			}
 		}
+		return res.Records, res, err
 	}
-	var fresh []logstore.LogRecord
-	var buf bytes.Buffer
-	for _, rec := range res.Records {
-		buf.Reset()
-		_ = json.NewEncoder(&buf).Encode(rec)
-		d := maphash.Bytes(cur.seed, buf.Bytes())
-		if _, ok := cur.sent[d]; ok {
-			continue
+	done := func(err error) ([]logstore.LogRecord, string, error) {
+		cur.prune()
+		slices.SortStableFunc(fresh, func(a, b logstore.LogRecord) int { return a.Timestamp.Compare(b.Timestamp) })
+		return fresh, strings.Join(notices, " "), err
+	}
+	end := now.Add(tailAhead)
+
+	if cur.first {
+		cur.first = false
+		limit := tailBatch * tailMaxBatches
+		recs, res, err := search(logstore.LogQuery{Start: cur.lo, End: end, Limit: limit})
+		if err != nil {
+			return done(err)
 		}
-		cur.sent[d] = rec.Timestamp.UnixNano()
-		fresh = append(fresh, rec)
-		if rec.Timestamp.After(cur.newest) {
-			cur.newest = rec.Timestamp
+		if n := len(recs); n > 0 {
+			cur.next = recs[0].Timestamp.Add(time.Nanosecond)
+			if n == limit && !(res.TotalExact && res.Total <= uint64(n)) {
+				more := "More"
+				if res.TotalExact {
+					more = strconv.FormatUint(res.Total-uint64(n), 10)
+				}
+				notices = append(notices, fmt.Sprintf("%s older records since %s are not shown here (the tail sends the newest %d); search the range to see them.",
+					more, cur.lo.Add(-time.Nanosecond).Format("2006-01-02 15:04:05"), limit))
+				// The tail goes on from the records it sent.
+				cur.lo = recs[n-1].Timestamp.Add(time.Nanosecond)
+			}
+		}
+	} else {
+		lo := now.Add(-tailWindow)
+		if lo.Before(cur.lo) {
+			lo = cur.lo
+		}
+		if cur.behind && cur.next.Before(lo) {
+			notices = append(notices, fmt.Sprintf("The live tail fell behind: records stamped from %s to %s were skipped. Pause and search to see them.",
+				cur.next.Format("15:04:05.000"), lo.Format("15:04:05.000")))
+		}
+		cur.lo, cur.behind = lo, false
+		if cur.next.Before(lo) {
+			cur.next = lo
+		}
+
+		// Records that became searchable late.
+		if e := cur.next.Add(-time.Nanosecond); !e.Before(lo) {
+			if e.After(end) {
+				e = end // the clock went back
+			}
+			if _, _, err := search(logstore.LogQuery{Start: lo, End: e, Limit: tailBatch}); err != nil {
+				return done(err)
+			}
+		}
+
+		// New records, oldest first.
+		for batches := 0; !cur.next.After(end); batches++ {
+			if batches == tailMaxBatches {
+				cur.behind = true
+				notices = append(notices, fmt.Sprintf("More than %d new records arrived in a second; the live tail is behind and may skip some. Pause and search to see them all.",
+					tailBatch*tailMaxBatches))
+				break
+			}
+			recs, res, err := search(logstore.LogQuery{Start: cur.next, End: end, Limit: tailBatch, Forward: true})
+			if err != nil {
+				return done(err)
+			}
+			n := len(recs)
+			if n < tailBatch || (res.TotalExact && res.Total <= uint64(n)) {
+				if n > 0 {
+					cur.next = recs[n-1].Timestamp.Add(time.Nanosecond)
+				}
+				break
+			}
+			// More records than the batch holds may share the last one's
+			// timestamp: read that instant whole, as the explorer's paging
+			// does, and go on after it. The read reaches tailTiePad either
+			// side, as the store may leave out a group of records that
+			// starts or ends right at a bound; those around the instant
+			// that were sent are known by digest.
+			last := recs[n-1].Timestamp
+			from, to := last.Add(-tailTiePad), last.Add(tailTiePad)
+			if from.Before(lo) {
+				from = lo
+			}
+			if to.After(end) {
+				to = end
+			}
+			ties, res, err := search(logstore.LogQuery{Start: from, End: to, Limit: logstore.MaxLimit})
+			if err != nil {
+				return done(err)
+			}
+			if !res.TotalExact || res.Total > uint64(len(ties)) {
+				notices = append(notices, fmt.Sprintf("More than %d records are stamped within %s of %s; the live tail sent %d of them. Search to see them all.",
+					len(ties), tailTiePad, last.UTC().Format(time.RFC3339Nano), len(ties)))
+			}
+			cur.next = last.Add(time.Nanosecond)
 		}
 	}
-	var notice string
-	switch {
-	case first && res.Total > uint64(len(res.Records)):
-		more := strconv.FormatUint(res.Total-uint64(len(res.Records)), 10)
-		if !res.TotalExact {
-			more = "at least " + more
+
+	// Records stamped past tailAhead are not tailed until their time
+	// comes: say so once, looking now and then until some turn up.
+	if !cur.aheadSaid && !now.Before(cur.aheadAt) {
+		cur.aheadAt = now.Add(tailAheadCheck)
+		res, err := t.h.opts.Logs.SearchLogs(ctx, logstore.LogQuery{Query: cur.query, Start: end.Add(time.Nanosecond), Limit: 1, Forward: true})
+		if err != nil {
+			return done(err)
 		}
-		notice = fmt.Sprintf("%s older records since %s are not shown here (the tail sends the newest %d); search the range to see them.",
-			more, cur.floor.Format("2006-01-02 15:04:05"), tailBatch)
-	case !first && len(res.Records) == tailBatch && len(fresh) == len(res.Records):
-		notice = fmt.Sprintf("More than %d new records arrived in a second; some were skipped. Pause and search to see them all.", tailBatch)
+		if len(res.Records) > 0 {
+			cur.aheadSaid = true
+			notices = append(notices, fmt.Sprintf("Some matching records are stamped more than %s ahead of this server's clock (the first at %s): a sender's clock may run fast. "+
+				"The live tail shows them when their time comes; a search shows them now.", tailAhead, res.Records[0].Timestamp.UTC().Format(time.RFC3339)))
+		}
 	}
-	slices.SortStableFunc(fresh, func(a, b logstore.LogRecord) int { return a.Timestamp.Compare(b.Timestamp) })
-	return fresh, notice, nil
+	return done(nil)
+}
+
+// joinNotices joins notices into one message.
+func joinNotices(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + " " + b
 }
 
 // send writes a poll's records, oldest first (the page puts each on top),

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/lookout-dev/lookout/auth"
 	"github.com/lookout-dev/lookout/logstore"
+	"github.com/lookout-dev/lookout/web"
 )
 
 // logsN is the records of the logs fixture: record i has the body
@@ -604,15 +607,26 @@ func logsNext(t *testing.T, events <-chan sseEvent, d time.Duration, what string
 
 func logsAppend(t *testing.T, f *fixture, body string, ts time.Time) {
 	t.Helper()
+	logsAppendN(t, f, 1, func(int) (string, time.Time) { return body, ts })
+}
+
+// logsAppendN stores n records of the service "tailer" in one batch,
+// record i with the body and timestamp rec(i) gives.
+func logsAppendN(t *testing.T, f *fixture, n int, rec func(i int) (string, time.Time)) {
+	t.Helper()
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr("service.name", "tailer")
-	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(ts))
-	lr.SetSeverityNumber(plog.SeverityNumberWarn)
-	lr.SetSeverityText("WARN")
-	lr.Body().SetStr(body)
-	lr.SetTraceID(pcommon.TraceID{0xaa, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
+	sl := rl.ScopeLogs().AppendEmpty()
+	for i := range n {
+		body, ts := rec(i)
+		lr := sl.LogRecords().AppendEmpty()
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(ts))
+		lr.SetSeverityNumber(plog.SeverityNumberWarn)
+		lr.SetSeverityText("WARN")
+		lr.Body().SetStr(body)
+		lr.SetTraceID(pcommon.TraceID{0xaa, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
+	}
 	if err := f.store.ConsumeLogs(context.Background(), ld); err != nil {
 		t.Fatal(err)
 	}
@@ -675,50 +689,280 @@ func TestLogsTail(t *testing.T) {
 	}
 }
 
+var logsEventBodyRE = regexp.MustCompile(`data-testid="log-body">([^<]*)<`)
+
+// logsEventBody is the body of the record a row event carries.
+func logsEventBody(t *testing.T, ev sseEvent) string {
+	t.Helper()
+	m := logsEventBodyRE.FindStringSubmatch(ev.data)
+	if m == nil {
+		t.Fatalf("row event without a body: %s", ev.data)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// logsOpenTail opens a live tail that must be accepted, waits for its
+// opening comment and returns its events; cancel ends it, as does the
+// end of the test.
+func logsOpenTail(t *testing.T, b *browser, path string) (<-chan sseEvent, context.CancelFunc) {
+	t.Helper()
+	resp, events, cancel := logsTail(t, b, path)
+	t.Cleanup(cancel)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d, want 200", path, resp.StatusCode)
+	}
+	select {
+	case ev, ok := <-events:
+		if !ok || ev.name != ":" {
+			t.Fatalf("GET %s: first event %+v (stream open %v), want the opening comment", path, ev, ok)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("GET %s: no opening comment within 10s", path)
+	}
+	return events, cancel
+}
+
+// logsUntil reads events other than comments until done says so, failing
+// when the stream ends or after d.
+func logsUntil(t *testing.T, events <-chan sseEvent, d time.Duration, what string, done func(sseEvent) bool) {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatalf("%s: the stream ended", what)
+			}
+			if ev.name != ":" && done(ev) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("%s: not within %s", what, d)
+		}
+	}
+}
+
+// logsTailAnswer asks for a live tail and returns the status, Retry-After
+// and, unless the tail was accepted (and is ended at once), the body.
+func logsTailAnswer(t *testing.T, b *browser, path string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", b.base+path, nil)
+	resp, err := b.c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		return resp.StatusCode, "", ""
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode, resp.Header.Get("Retry-After"), string(body)
+}
+
+// logsViewer creates a viewer and signs it in.
+func logsViewer(t *testing.T, f *fixture, name string) *browser {
+	t.Helper()
+	if err := f.auth.CreateUser(context.Background(), name, name+"-password-1", auth.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, f.srv.URL)
+	b.signIn(name, name+"-password-1")
+	return b
+}
+
+// TestLogsTailClockSkew: more than a batch of records stamped minutes
+// ahead (a sender whose clock runs fast) neither hide a record stamped
+// now nor are tailed, and the tail says once that they exist; a since in
+// the future still tails new records.
+func TestLogsTailClockSkew(t *testing.T) {
+	f := newFixture(t)
+	b := newBrowser(t, f.srv.URL)
+	b.signIn("admin", "admin-password-1")
+	ahead := time.Now().UTC().Add(5 * time.Minute)
+	logsAppendN(t, f, 250, func(i int) (string, time.Time) {
+		return fmt.Sprintf("ahead-%03d", i), ahead.Add(time.Duration(i) * time.Millisecond)
+	})
+	logsWaitSearchable(t, f, "service:tailer", 250)
+
+	cases := []struct{ name, since string }{
+		{"since now", time.Now().UTC().Format(time.RFC3339Nano)},
+		{"since in the future", ahead.Add(time.Hour).Format(time.RFC3339Nano)},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			events, _ := logsOpenTail(t, b, "/logs/tail?"+url.Values{"query": {"service:tailer"}, "since": {c.since}}.Encode())
+			marker := fmt.Sprintf("stamped-now-%d", i)
+			logsAppend(t, f, marker, time.Now().UTC())
+			notices := 0
+			logsUntil(t, events, 30*time.Second, "since "+c.since+": the record stamped now", func(ev sseEvent) bool {
+				switch ev.name {
+				case "notice":
+					if strings.Contains(ev.data, "ahead of this server's clock") {
+						notices++
+					}
+				case "row":
+					body := logsEventBody(t, ev)
+					if strings.HasPrefix(body, "ahead-") {
+						t.Fatalf("since %s: the tail sent %q, stamped 5 minutes ahead", c.since, body)
+					}
+					return body == marker
+				default:
+					t.Fatalf("since %s: event %+v, want rows and notices", c.since, ev)
+				}
+				return false
+			})
+			if notices != 1 {
+				t.Errorf("since %s: %d notices of records stamped ahead before the new record, want 1", c.since, notices)
+			}
+		})
+	}
+}
+
+// TestLogsTailBatches: records arriving faster than one read returns, 250
+// of them sharing one timestamp, are each sent once, also when later polls
+// read them again.
+func TestLogsTailBatches(t *testing.T) {
+	f := newFixture(t)
+	b := newBrowser(t, f.srv.URL)
+	b.signIn("admin", "admin-password-1")
+	events, _ := logsOpenTail(t, b, "/logs/tail?query=service%3Atailer")
+	const ties, seq = 250, 450
+	t0 := time.Now().UTC()
+	logsAppendN(t, f, ties+seq, func(i int) (string, time.Time) {
+		if i < ties {
+			return fmt.Sprintf("tie-%03d", i), t0
+		}
+		return fmt.Sprintf("seq-%03d", i-ties), t0.Add(time.Duration(i-ties+1) * time.Microsecond)
+	})
+	seen := map[string]int{}
+	logsUntil(t, events, 60*time.Second, fmt.Sprintf("%d records", ties+seq), func(ev sseEvent) bool {
+		if ev.name == "row" {
+			body := logsEventBody(t, ev)
+			if seen[body]++; seen[body] > 1 {
+				t.Fatalf("record %q sent twice", body)
+			}
+		}
+		return len(seen) == ties+seq
+	})
+	// Polls read those records again for a while: none is sent again
+	// before a record stored after them.
+	logsAppend(t, f, "sentinel", time.Now().UTC())
+	logsUntil(t, events, 30*time.Second, "the sentinel", func(ev sseEvent) bool {
+		if ev.name != "row" {
+			return false
+		}
+		if body := logsEventBody(t, ev); body != "sentinel" {
+			t.Fatalf("record %q sent again (%d times before)", body, seen[body])
+		}
+		return true
+	})
+}
+
 // TestLogsTailCapAndCancel: at most 16 tails at once, the next is refused
 // with 429; a tail whose client goes away ends and frees its place.
 func TestLogsTailCapAndCancel(t *testing.T) {
 	const maxTails = 16 // maxLiveTails in page_logs.go
-	_, b, _ := newLogsFixture(t)
-	var cancels []context.CancelFunc
-	defer func() {
-		for _, c := range cancels {
-			c()
-		}
-	}()
-	for i := range maxTails {
-		resp, events, cancel := logsTail(t, b, "/logs/tail")
-		cancels = append(cancels, cancel)
-		if resp.StatusCode != 200 {
-			t.Fatalf("tail %d: %d, want 200", i+1, resp.StatusCode)
-		}
-		select {
-		case <-events:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("tail %d: nothing within 10s", i+1)
-		}
+	f := newFixture(t)
+	// Six users, none past their own cap of 3: the fifth and sixth have 2.
+	users := make([]*browser, 6)
+	for i := range users {
+		users[i] = logsViewer(t, f, fmt.Sprintf("tail%d", i))
 	}
-	resp, _, cancel := logsTail(t, b, "/logs/tail")
-	cancel()
-	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("tail %d: %d Retry-After %q, want 429 with Retry-After", maxTails+1, resp.StatusCode, resp.Header.Get("Retry-After"))
+	var cancels []context.CancelFunc
+	for i := range maxTails {
+		_, cancel := logsOpenTail(t, users[i%len(users)], "/logs/tail")
+		cancels = append(cancels, cancel)
+	}
+	code, retry, body := logsTailAnswer(t, users[5], "/logs/tail")
+	if code != http.StatusTooManyRequests || retry == "" || !strings.Contains(body, "at most 16") {
+		t.Fatalf("tail %d: %d Retry-After %q %q, want 429 with Retry-After for the process' cap", maxTails+1, code, retry, body)
 	}
 
 	// The first client goes away: its tail ends and another may start.
 	cancels[0]()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, _, cancel := logsTail(t, b, "/logs/tail")
-		cancels = append(cancels, cancel)
-		if resp.StatusCode == 200 {
+		code, _, body := logsTailAnswer(t, users[5], "/logs/tail")
+		if code == http.StatusOK {
 			break
 		}
-		if resp.StatusCode != http.StatusTooManyRequests {
-			t.Fatalf("tail after a cancel: %d, want 200 or 429", resp.StatusCode)
+		if code != http.StatusTooManyRequests {
+			t.Fatalf("tail after a cancel: %d %q, want 200 or 429", code, body)
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("a tail whose request was cancelled still holds its place after 20s")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestLogsTailPerUserCap: one user has at most 3 tails at once, the fourth
+// is refused with 429 while another user still gets one; closing one of
+// the three frees its place.
+func TestLogsTailPerUserCap(t *testing.T) {
+	const perUser = 3 // maxPrincipalTails in page_logs.go
+	f := newFixture(t)
+	admin := newBrowser(t, f.srv.URL)
+	admin.signIn("admin", "admin-password-1")
+	var cancels []context.CancelFunc
+	for range perUser {
+		_, cancel := logsOpenTail(t, admin, "/logs/tail")
+		cancels = append(cancels, cancel)
+	}
+	code, retry, body := logsTailAnswer(t, admin, "/logs/tail")
+	if code != http.StatusTooManyRequests || retry == "" || !strings.Contains(body, "of yours") {
+		t.Fatalf("tail %d of one user: %d Retry-After %q %q, want 429 with Retry-After for the user's cap", perUser+1, code, retry, body)
+	}
+	// A second browser of the same user counts as the same user.
+	again := newBrowser(t, f.srv.URL)
+	again.signIn("admin", "admin-password-1")
+	if code, _, body := logsTailAnswer(t, again, "/logs/tail"); code != http.StatusTooManyRequests {
+		t.Fatalf("tail %d of one user, from another session: %d %q, want 429", perUser+1, code, body)
+	}
+	logsOpenTail(t, logsViewer(t, f, "vera"), "/logs/tail")
+
+	cancels[0]()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, _, body := logsTailAnswer(t, admin, "/logs/tail")
+		if code == http.StatusOK {
+			break
+		}
+		if code != http.StatusTooManyRequests {
+			t.Fatalf("tail after a cancel: %d %q, want 200 or 429", code, body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a tail whose request was cancelled still holds its user's place after 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestLogsTailClose: closing the handler ends an open tail, and it refuses
+// new ones.
+func TestLogsTailClose(t *testing.T) {
+	f := newFixture(t)
+	h, err := web.New(web.Options{Auth: f.auth, Sessions: f.auth, Logs: f.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	b := newBrowser(t, srv.URL)
+	b.signIn("admin", "admin-password-1")
+	events, _ := logsOpenTail(t, b, "/logs/tail")
+	h.Close()
+	timeout := time.After(10 * time.Second)
+	for open := true; open; {
+		select {
+		case _, open = <-events:
+		case <-timeout:
+			t.Fatal("the tail is still open 10s after Close")
+		}
+	}
+	if code, _, body := logsTailAnswer(t, b, "/logs/tail"); code != http.StatusServiceUnavailable {
+		t.Errorf("tail after Close: %d %q, want 503", code, body)
 	}
 }
