@@ -530,15 +530,18 @@ func (r *rangePred) candidate() query.Query {
 	}
 	switch {
 	case r.time:
-		// The group's span overlaps the range.
+		// The group's span overlaps the range. The bounds went through a
+		// float64, which holds today's Unix nanoseconds only to about 256
+		// ns, so the candidate range is widened by a microsecond each way;
+		// records are then matched exactly.
 		var qs []query.Query
 		if lo != nil {
-			q := query.NewDateRangeInclusiveQuery(time.Unix(0, int64(*lo)), time.Time{}, ptr(r.minIncl), nil)
+			q := query.NewDateRangeInclusiveQuery(time.Unix(0, int64(*lo)).Add(-time.Microsecond), time.Time{}, ptr(true), nil)
 			q.SetField(fieldMaxTs)
 			qs = append(qs, q)
 		}
 		if hi != nil {
-			q := query.NewDateRangeInclusiveQuery(time.Time{}, time.Unix(0, int64(*hi)), nil, ptr(r.maxIncl))
+			q := query.NewDateRangeInclusiveQuery(time.Time{}, time.Unix(0, int64(*hi)).Add(time.Microsecond), nil, ptr(true))
 			q.SetField(fieldMinTs)
 			qs = append(qs, q)
 		}

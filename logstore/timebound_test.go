@@ -1,0 +1,35 @@
+package logstore
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestSearchAtOneInstant: a search whose start and end are one record's
+// timestamp finds it, when that record is the first or the last of its
+// group (the group's bounds are where float64 rounding of nanoseconds
+// would cut it off).
+func TestSearchAtOneInstant(t *testing.T) {
+	s := openTestStore(t, t.TempDir())
+	defer s.Close()
+	// Nanoseconds that a float64 cannot hold exactly.
+	base := time.Date(2026, 11, 21, 10, 0, 0, 123456789, time.UTC).Add(37 * time.Nanosecond)
+	const n = 20
+	if err := s.ConsumeLogs(context.Background(), testLogs(base, n)); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexed(t, s)
+	for _, i := range []int{0, n / 2, n - 1} {
+		at := base.Add(time.Duration(i) * time.Millisecond)
+		for _, forward := range []bool{false, true} {
+			res, err := s.SearchLogs(context.Background(), LogQuery{Start: at, End: at, Limit: 10, Forward: forward})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Records) != 1 || !res.Records[0].Timestamp.Equal(at) {
+				t.Errorf("record %d (forward %v): search at %s found %d records, want it alone", i, forward, at.Format(time.RFC3339Nano), len(res.Records))
+			}
+		}
+	}
+}
