@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/lookout-dev/lookout/internal/sqlitex"
@@ -47,6 +48,16 @@ type groupMeta struct {
 	count        int
 	bloomOff     int64
 	bloomLen     int
+
+	// For log groups: the service and severity that every record of the
+	// group has (its groupKey), unless keyed is false (a group stored
+	// before they were recorded). They let CountLogs count the group
+	// without reading it.
+	service, severity string
+	keyed             bool
+	// dup is set once a record of a log group may share its digest with
+	// another stored record (see dupTracker); always set when not keyed.
+	dup atomic.Bool
 }
 
 type serviceSeen struct {
@@ -57,8 +68,11 @@ type serviceSeen struct {
 type writeReq struct {
 	blocks   []storedBlock
 	services []serviceSeen
-	ids      []int64 // filled by the writer: the id of each block
-	err      chan error
+	// dupGroups are stored log groups to mark as holding a record that
+	// may have a copy (groupMeta.dup).
+	dupGroups []int64
+	ids       []int64 // filled by the writer: the id of each block
+	err       chan error
 }
 
 const (
@@ -110,6 +124,12 @@ var migrations = []string{
 		last_seen INTEGER NOT NULL,
 		PRIMARY KEY (signal, service, operation)
 	) WITHOUT ROWID;`,
+	// 2: the service and severity of each log group and whether it may
+	// hold a copy of a record stored elsewhere, so that a count can use
+	// its metadata. Groups stored before are taken as unknown.
+	`ALTER TABLE log_groups ADD COLUMN service TEXT;
+	ALTER TABLE log_groups ADD COLUMN severity TEXT;
+	ALTER TABLE log_groups ADD COLUMN dup INTEGER NOT NULL DEFAULT 1;`,
 }
 
 func openBlockDB(ctx context.Context, path string) (*blockDB, error) {
@@ -218,7 +238,10 @@ func (b *blockDB) commit(group []*writeReq) (err error) {
 			st := stmts[blk.table]
 			if st == nil {
 				q := "INSERT INTO " + blk.table + "(min_ts, max_ts, count, data) VALUES (?, ?, ?, ?)"
-				if blk.group != nil {
+				switch {
+				case blk.table == tableLogGroups:
+					q = "INSERT INTO " + blk.table + "(min_ts, max_ts, count, data, first_block, day, bloom_off, bloom_len, service, severity, dup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+				case blk.group != nil:
 					q = "INSERT INTO " + blk.table + "(min_ts, max_ts, count, data, first_block, day, bloom_off, bloom_len) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 				}
 				st, err = tx.PrepareContext(ctx, q)
@@ -230,6 +253,9 @@ func (b *blockDB) commit(group []*writeReq) (err error) {
 			args := []any{blk.minTs, blk.maxTs, blk.count, blk.data}
 			if g := blk.group; g != nil {
 				args = append(args, g.firstBlock, g.day, g.bloomOff, g.bloomLen)
+				if blk.table == tableLogGroups {
+					args = append(args, g.service, g.severity, g.dup.Load())
+				}
 			}
 			res, err := st.ExecContext(ctx, args...)
 			if err != nil {
@@ -249,6 +275,11 @@ func (b *blockDB) commit(group []*writeReq) (err error) {
 			}
 			last[i] = id
 			records[i] += int64(blk.count)
+		}
+		for _, id := range r.dupGroups {
+			if _, err := tx.ExecContext(ctx, "UPDATE "+tableLogGroups+" SET dup = 1 WHERE id = ?", id); err != nil {
+				return fmt.Errorf("mark group: %w", err)
+			}
 		}
 		for _, s := range r.services {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO services(signal, service, operation, last_seen) VALUES (?, ?, ?, ?)
@@ -406,7 +437,12 @@ func (b *blockDB) deleteBefore(ctx context.Context, signal string, cutoff int64,
 
 // groups returns the metadata of every group block of table.
 func (b *blockDB) groups(ctx context.Context, table string) ([]*groupMeta, error) {
-	rows, err := b.db.QueryContext(ctx, "SELECT id, first_block, day, min_ts, max_ts, count, bloom_off, bloom_len FROM "+table)
+	q := "SELECT id, first_block, day, min_ts, max_ts, count, bloom_off, bloom_len FROM " + table
+	logs := table == tableLogGroups
+	if logs {
+		q = "SELECT id, first_block, day, min_ts, max_ts, count, bloom_off, bloom_len, service, severity, dup FROM " + table
+	}
+	rows, err := b.db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -414,9 +450,17 @@ func (b *blockDB) groups(ctx context.Context, table string) ([]*groupMeta, error
 	var out []*groupMeta
 	for rows.Next() {
 		g := &groupMeta{}
-		if err := rows.Scan(&g.id, &g.firstBlock, &g.day, &g.minTs, &g.maxTs, &g.count, &g.bloomOff, &g.bloomLen); err != nil {
+		dest := []any{&g.id, &g.firstBlock, &g.day, &g.minTs, &g.maxTs, &g.count, &g.bloomOff, &g.bloomLen}
+		var svc, sev sql.NullString
+		var dup bool
+		if logs {
+			dest = append(dest, &svc, &sev, &dup)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
+		g.service, g.severity, g.keyed = svc.String, sev.String, svc.Valid && sev.Valid
+		g.dup.Store(dup || !g.keyed)
 		out = append(out, g)
 	}
 	return out, rows.Err()

@@ -2,9 +2,12 @@ package logstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strconv"
 	"time"
 
@@ -85,8 +88,17 @@ func ValidateGroupBy(fields []string) error {
 // distinct values of q.GroupBy. Re-delivered records count once. Groups are
 // read newest first, so when the record budget stops a count, the counts
 // cover the newest part of the range.
+//
+// A query that names at most service and severity, grouped by at most
+// those, without samples (the logs explorer's histogram) is answered mostly
+// from the groups' metadata: a group whose records all match and none of
+// which may have a copy stored elsewhere (see dupTracker) is counted from
+// its metadata when it lies within the range, and from its records'
+// timestamps alone, without decoding them, when it straddles an end. Only
+// the groups read count against the budget; past it, groups are still
+// counted from their metadata.
 func (s *Store) CountLogs(ctx context.Context, q CountQuery) (CountResult, error) {
-	return s.countLogs(ctx, q, countLimits{records: countBudget, groups: maxTrackedGroups})
+	return s.countLogs(ctx, q, countLimits{records: countBudget, groups: maxTrackedGroups, meta: true})
 }
 
 // countLimits are the bounds of one count, set apart so that tests can
@@ -94,6 +106,18 @@ func (s *Store) CountLogs(ctx context.Context, q CountQuery) (CountResult, error
 type countLimits struct {
 	records int // read, at most (give or take a group)
 	groups  int // distinct groups tracked, at most
+	// meta lets groups be counted from their metadata where the query
+	// allows; without it every group is read, which tests compare with.
+	meta bool
+	// stats, if set, is told how the groups were counted.
+	stats *countStats
+}
+
+// countStats says how a count went about its groups.
+type countStats struct {
+	meta  int // counted from their metadata alone
+	times int // counted by their records' timestamps
+	read  int // read and matched record by record
 }
 
 func (s *Store) countLogs(ctx context.Context, q CountQuery, lim countLimits) (CountResult, error) {
@@ -114,20 +138,100 @@ func (s *Store) countLogs(ctx context.Context, q CountQuery, lim countLimits) (C
 	if maxGroups <= 0 || maxGroups > maxCountGroups {
 		maxGroups = maxCountGroups
 	}
+	stats := lim.stats
+	if stats == nil {
+		stats = &countStats{}
+	}
 	m := s.newLogMatcher(p, start, end)
 	groups := map[string]*countGroup{}
 	var key []byte
 	read := 0
 	exact := true
+	// bucket returns the count of the records whose GroupBy fields have
+	// the values value gives, nil past the groups tracked.
+	bucket := func(value func(f string) string) *countGroup {
+		key = key[:0]
+		for _, f := range fields {
+			val := value(f)
+			key = binary.AppendUvarint(key, uint64(len(val)))
+			key = append(key, val...)
+		}
+		cg := groups[string(key)]
+		if cg == nil {
+			if len(groups) >= lim.groups {
+				exact = false
+				return nil
+			}
+			cg = &countGroup{top: newTopK[LogRecord](samples, false)}
+			if len(fields) > 0 {
+				cg.values = make([]string, len(fields))
+				for j, f := range fields {
+					cg.values[j] = value(f)
+				}
+			}
+			groups[string(key)] = cg
+		}
+		return cg
+	}
+	meta := lim.meta && samples == 0 && metaFields(fields) && metaCountable(p)
+	var last int64
+	if meta {
+		last = s.logs.lastGroupID()
+	}
 	err = s.scanGroups(ctx, s.logs, p.candidate(), start, end, false, func(g *groupMeta, has func(uint64) bool) (bool, error) {
-		if read >= lim.records {
+		if meta && g.id > last {
+			// Indexed after the count began: it may hold copies of
+			// records of a group already counted from its metadata,
+			// marked dup only now (see dupStep.commit).
+			return false, nil
+		}
+		if read >= lim.records && !meta {
 			exact = false
 			return true, nil
 		}
 		if !p.maybe(has) {
 			return false, nil
 		}
+		if meta && g.keyed && !g.dup.Load() {
+			switch groupTruth(p, g.service, g.severity) {
+			case truthNone:
+				return false, nil
+			case truthAll:
+				value := func(f string) string {
+					if f == fieldService {
+						return g.service
+					}
+					return g.severity
+				}
+				if g.minTs >= start && g.maxTs <= end {
+					stats.meta++
+					if cg := bucket(value); cg != nil {
+						cg.count += uint64(g.count)
+					}
+					return false, nil
+				}
+				if read >= lim.records {
+					exact = false
+					return false, nil
+				}
+				read += g.count
+				stats.times++
+				n, err := s.countInRange(ctx, g, start, end)
+				if n > 0 {
+					if cg := bucket(value); cg != nil {
+						cg.count += n
+					}
+				}
+				return false, err
+			}
+		}
+		if read >= lim.records {
+			// Past the budget, groups counted from metadata still are.
+			exact = false
+			return false, nil
+		}
 		read += g.count
+		stats.read++
 		// A group that starts or ends outside the range (an alert rule's
 		// window cuts many) is read for the records inside it only.
 		partial := g.minTs < start || g.maxTs > end
@@ -142,26 +246,9 @@ func (s *Store) countLogs(ctx context.Context, q CountQuery, lim countLimits) (C
 			if !ok || err != nil {
 				return err
 			}
-			key = key[:0]
-			for _, f := range fields {
-				val := groupValue(v, f)
-				key = binary.AppendUvarint(key, uint64(len(val)))
-				key = append(key, val...)
-			}
-			cg := groups[string(key)]
+			cg := bucket(func(f string) string { return groupValue(v, f) })
 			if cg == nil {
-				if len(groups) >= lim.groups {
-					exact = false
-					return nil
-				}
-				cg = &countGroup{top: newTopK[LogRecord](samples, false)}
-				if len(fields) > 0 {
-					cg.values = make([]string, len(fields))
-					for j, f := range fields {
-						cg.values[j] = groupValue(v, f)
-					}
-				}
-				groups[string(key)] = cg
+				return nil
 			}
 			cg.count++
 			if samples > 0 {
@@ -194,6 +281,136 @@ func (s *Store) countLogs(ctx context.Context, q CountQuery, lim countLimits) (C
 		out, exact = out[:maxGroups], false
 	}
 	return CountResult{Groups: out, Exact: exact}, nil
+}
+
+// countInRange counts the records of g stamped within [start, end], by
+// their timestamps alone: for a group whose every record matches and none
+// of which has a copy elsewhere, that is the count a read would make. The
+// timestamps are sorted once per cached block, as the bars on either side
+// of an edge both count the group that straddles it.
+func (s *Store) countInRange(ctx context.Context, g *groupMeta, start, end int64) (uint64, error) {
+	h, err := s.blockHeader(ctx, s.logs.groupTable, s.logs.magic, g.id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil // deleted by retention, as eachRecord has it
+	}
+	if err != nil {
+		return 0, err
+	}
+	ts := h.times.Load()
+	if ts == nil {
+		sorted := make([]int64, len(h.offsets))
+		for i := range h.offsets {
+			// The timestamp a view has (see logView and unixTime).
+			t, ok := logTimestamp(h.recordBytes(i))
+			if !ok {
+				return 0, fmt.Errorf("decode record %d of group %d: %w", i, g.id, errCorrupt)
+			}
+			sorted[i] = t
+		}
+		slices.Sort(sorted)
+		h.times.Store(&sorted)
+		ts = &sorted
+	}
+	times := *ts
+	lo := sort.Search(len(times), func(i int) bool { return times[i] >= start })
+	hi := sort.Search(len(times), func(i int) bool { return times[i] > end })
+	return uint64(max(hi-lo, 0)), nil
+}
+
+// truth is what a query says of all the records of a group.
+type truth int8
+
+const (
+	truthSome truth = iota // some may match, some not: read them
+	truthNone              // none matches
+	truthAll               // every one matches
+)
+
+// metaFields reports whether each field is one that every record of a log
+// group has the same value of (see groupKey): service and severity.
+func metaFields(fields []string) bool {
+	for _, f := range fields {
+		if f != fieldService && f != fieldSeverity {
+			return false
+		}
+	}
+	return true
+}
+
+// metaCountable reports whether p only asks what groupTruth can answer from
+// a group's service and severity: everything, service:x and severity:x,
+// joined by AND, OR and NOT. Anything else (words, other fields, ranges,
+// wildcards, field:*) is read.
+func metaCountable(p pred) bool {
+	switch p := p.(type) {
+	case matchAll:
+		return true
+	case *termPred:
+		return p.value != "" && (p.field == fieldService || p.field == fieldSeverity)
+	case notPred:
+		return metaCountable(p.p)
+	case *boolPred:
+		for _, k := range p.kids {
+			if !metaCountable(k) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// groupTruth answers p, which metaCountable accepts, for every record of a
+// log group of the given service and severity.
+//
+// A record's view has its service as the one value of service, so
+// service:x holds for all of a group's records or for none. Its severity
+// values are its severity text (normSeverity) and, when it differs, the
+// name of its severity number's range, and the group's severity is that
+// name or, without one, the text: so severity:x holds for every record of
+// a group of severity x, but also for records of other groups whose text
+// is x (ERROR with the number of a warning): those are read.
+func groupTruth(p pred, service, severity string) truth {
+	switch p := p.(type) {
+	case matchAll:
+		return truthAll
+	case *termPred:
+		switch {
+		case p.field == fieldService && p.value == service:
+			return truthAll
+		case p.field == fieldService:
+			return truthNone
+		case p.value == severity:
+			return truthAll
+		}
+		return truthSome
+	case notPred:
+		switch groupTruth(p.p, service, severity) {
+		case truthAll:
+			return truthNone
+		case truthNone:
+			return truthAll
+		}
+		return truthSome
+	case *boolPred:
+		// AND: none if one says none, all if all say all; OR the other
+		// way round.
+		decisive, other := truthNone, truthAll
+		if p.or {
+			decisive, other = truthAll, truthNone
+		}
+		out := other
+		for _, k := range p.kids {
+			switch groupTruth(k, service, severity) {
+			case decisive:
+				return decisive
+			case truthSome:
+				out = truthSome
+			}
+		}
+		return out
+	}
+	return truthSome
 }
 
 type countGroup struct {

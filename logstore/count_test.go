@@ -181,6 +181,11 @@ func TestCountLogsBudgets(t *testing.T) {
 		// alone in its group, is the newest.
 		{"records", CountQuery{}, countLimits{records: 1, groups: 100}, []string{"=1"}},
 		{"groups tracked", CountQuery{GroupBy: []string{"service"}}, countLimits{records: 1 << 30, groups: 1}, []string{"=1"}},
+		// Past the budget, groups are still counted from their metadata:
+		// checkout's, delivered twice, are read, the first one whole
+		// (its info records, the newest); cart's and the orphan's are
+		// not read.
+		{"records, metadata past them", CountQuery{GroupBy: []string{"service"}}, countLimits{records: 1, groups: 100, meta: true}, []string{"checkout=20", "cart=12", "=1"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -244,7 +249,8 @@ func TestValidate(t *testing.T) {
 
 // BenchmarkCountLogs counts 100k realistic records (10 services, 5%
 // errors, over 100 s) grouped by service: all of them, as a broad log alert
-// rule over a busy window does, the errors, and a 5 s window.
+// rule over a busy window does, the errors, and a 5 s window; and grouped
+// by severity over 20 s, as one bar of the logs explorer's histogram does.
 func BenchmarkCountLogs(b *testing.B) {
 	g := otlpgen.NewGenerator(1, 10)
 	now := time.Now()
@@ -264,6 +270,10 @@ func BenchmarkCountLogs(b *testing.B) {
 		{"errors_by_service", CountQuery{Query: "severity:error", GroupBy: []string{"service"}, Samples: 5}},
 		// An alert rule's window: 5 s of the 100 s stored.
 		{"window_5s_by_service", CountQuery{Start: now.Add(-30 * time.Second), End: now.Add(-25 * time.Second), GroupBy: []string{"service"}, Samples: 5}},
+		// One bar of the logs explorer's histogram: no query, 20 s, by
+		// severity, no samples.
+		{"window_20s_by_severity", CountQuery{Start: now.Add(-60 * time.Second), End: now.Add(-40 * time.Second), GroupBy: []string{"severity"}}},
+		{"window_20s_service_by_severity", CountQuery{Query: "service:frontend", Start: now.Add(-60 * time.Second), End: now.Add(-40 * time.Second), GroupBy: []string{"severity"}}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -279,6 +289,84 @@ func BenchmarkCountLogs(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(n), "records")
+			reportCountStats(b, func(st *countStats) {
+				if _, err := s.countLogs(ctx, c.q, countLimits{records: countBudget, groups: maxTrackedGroups, meta: true, stats: st}); err != nil {
+					b.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// reportCountStats reports how the groups of one op were counted: from
+// their metadata, by their records' timestamps, or read.
+func reportCountStats(b *testing.B, op func(*countStats)) {
+	var st countStats
+	op(&st)
+	b.ReportMetric(float64(st.meta), "meta-groups")
+	b.ReportMetric(float64(st.times), "ts-groups")
+	b.ReportMetric(float64(st.read), "read-groups")
+}
+
+// BenchmarkCountLogsHistogram counts 1M realistic records over 15 minutes
+// (10 services, ~1,100 a second) the way the logs explorer draws its
+// volume histogram: by severity, per 20 s bar, without samples; one bar,
+// and the page's 45 bars one after the other.
+func BenchmarkCountLogsHistogram(b *testing.B) {
+	g := otlpgen.NewGenerator(1, 10)
+	now := time.Now().Truncate(20 * time.Second)
+	s := openTestStore(b, b.TempDir())
+	defer s.Close()
+	ctx := context.Background()
+	const reqs, step = 1000, 900 * time.Millisecond
+	for i := range reqs {
+		ld := g.Logs(1000, now.Add(-time.Duration(i)*step))
+		retryOverloaded(b, func() error { return s.ConsumeLogs(ctx, ld) })
+	}
+	waitIndexedFor(b, s, 10*time.Minute)
+	const bar = 20 * time.Second
+	from := now.Add(-reqs * step)
+	for _, c := range []struct {
+		name  string
+		query string
+		bars  int
+		cold  bool // no block in the cache, as on a first load
+	}{
+		{"bar_20s", "", 1, false},
+		{"page_45x20s", "", 45, false},
+		{"page_45x20s_cold", "", 45, true},
+		{"page_45x20s_service", "service:frontend", 45, false},
+		{"page_45x20s_service_and_severity", "service:auth AND severity:error", 45, false},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			page := func(lim countLimits) uint64 {
+				var n uint64
+				for i := range c.bars {
+					start := from.Add(time.Duration(i+c.bars/2) * bar)
+					if c.bars > 1 {
+						start = from.Add(time.Duration(i) * bar)
+					}
+					res, err := s.countLogs(ctx, CountQuery{Query: c.query, Start: start, End: start.Add(bar - 1), GroupBy: []string{"severity"}}, lim)
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, g := range res.Groups {
+						n += g.Count
+					}
+				}
+				return n
+			}
+			lim := countLimits{records: countBudget, groups: maxTrackedGroups, meta: true}
+			var n uint64
+			for b.Loop() {
+				if c.cold {
+					s.cache.dropTable(s.logs.groupTable)
+				}
+				n = page(lim)
+			}
+			b.ReportMetric(float64(n), "records")
+			reportCountStats(b, func(st *countStats) { lim.stats = st; page(lim) })
 		})
 	}
 }

@@ -57,6 +57,13 @@
 // Re-delivered records are dropped at query time: log records by a digest of
 // their content, spans by (trace_id, span_id).
 //
+// A count of log records that asks only about service and severity (the
+// logs explorer's histogram) mostly reads no record: each group keeps its
+// service, severity, time span and number of records, and the indexer marks
+// the groups that may hold a copy of a record stored elsewhere (see
+// dedup.go); an unmarked group within the range adds its number, one that
+// straddles an end is counted by its records' timestamps.
+//
 // # Partitions and retention
 //
 // Each signal's index is split into one bleve index per UTC day of the

@@ -94,6 +94,7 @@ func bloomBlockHas(b []byte, pos [bloomHashes]uint16) bool {
 // group accumulates the records of one group while an indexing step runs.
 type group struct {
 	day    int64
+	key    groupKey
 	recs   *regrouper
 	n      int
 	minTs  int64
@@ -104,6 +105,8 @@ type group struct {
 	fields map[string]struct{}
 	durMin float64
 	durMax float64
+	// dup: a record of the group may have a copy (see dupTracker).
+	dup bool
 }
 
 func newGroup(day int64, magic byte) *group {

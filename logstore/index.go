@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -194,6 +195,7 @@ type signalIndex struct {
 
 	gmu    sync.RWMutex
 	groups map[int64]*groupMeta // every group block, by id
+	lastID int64                // the highest id added to groups
 }
 
 func openSignalIndex(dir string, sig int, log *slog.Logger) (*signalIndex, error) {
@@ -351,8 +353,18 @@ func (si *signalIndex) addGroups(gs []*groupMeta) {
 	si.gmu.Lock()
 	for _, g := range gs {
 		si.groups[g.id] = g
+		si.lastID = max(si.lastID, g.id)
 	}
 	si.gmu.Unlock()
+}
+
+// lastGroupID returns the highest group id added so far. Group ids grow
+// with each indexing step, so a query that ignores groups past it sees the
+// groups as they were when it started.
+func (si *signalIndex) lastGroupID() int64 {
+	si.gmu.RLock()
+	defer si.gmu.RUnlock()
+	return si.lastID
 }
 
 func (si *signalIndex) forgetGroups(drop func(*groupMeta) bool) {
@@ -455,6 +467,9 @@ type indexer struct {
 	s       *Store
 	si      *signalIndex
 	applied int64 // highest block id handed to bleve
+	// dups marks the log groups that may hold copies of a record; nil for
+	// spans.
+	dups *dupTracker
 
 	mu        sync.Mutex
 	pending   []*pendingBatch // batches handed to bleve, oldest first
@@ -551,6 +566,10 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) error {
 	minDay := ix.si.minDayValue()
 	maxDay := dayOf(ix.s.now().UnixNano()) + 1
 	upTo := ix.applied
+	var dups *dupStep
+	if ix.dups != nil {
+		dups = ix.dups.step()
+	}
 	for _, blk := range blocks {
 		records += blk.count
 		upTo = blk.id
@@ -598,11 +617,15 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) error {
 			g := open[k]
 			if g == nil {
 				g = newGroup(k.day, ix.si.magic)
+				g.key = k
 				open[k] = g
 			}
 			if err := g.add(v, h, i); err != nil {
 				ix.s.m.indexErrs[ix.si.sig].Inc()
 				continue
+			}
+			if dups != nil {
+				dups.add(g, dupKey{k.service, k.severity}, v.ts, logDigest(h, i))
 			}
 			if g.n >= maxGroupRecords {
 				done = append(done, g)
@@ -614,9 +637,30 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) error {
 		done = append(done, g)
 	}
 
+	req := &writeReq{}
+	if dups != nil {
+		ix.si.gmu.RLock()
+		cold := dups.coldSpanning(ix.si.groups)
+		ix.si.gmu.RUnlock()
+		dups.resolveLate(cold, func(g *groupMeta) ([]uint64, error) {
+			h, err := ix.s.blockHeader(ctx, ix.si.groupTable, ix.si.magic, g.id)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, nil // deleted by retention
+			}
+			if err != nil {
+				return nil, err
+			}
+			ds := make([]uint64, len(h.offsets))
+			for i := range h.offsets {
+				ds[i] = logDigest(h, i)
+			}
+			return ds, nil
+		})
+		req.dupGroups = dups.markedIDs()
+	}
+
 	// Store the group blocks and bloom filters first: a group document
 	// must never point at a block that is not there.
-	req := &writeReq{}
 	metas := make([]*groupMeta, len(done))
 	parts := make([]*partition, len(done))
 	for i, g := range done {
@@ -630,7 +674,9 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) error {
 		if err != nil {
 			return err
 		}
-		metas[i] = &groupMeta{firstBlock: firstBlock, day: g.day, minTs: g.minTs, maxTs: g.maxTs, count: g.n, bloomOff: off, bloomLen: len(bloom)}
+		metas[i] = &groupMeta{firstBlock: firstBlock, day: g.day, minTs: g.minTs, maxTs: g.maxTs, count: g.n, bloomOff: off, bloomLen: len(bloom),
+			service: g.key.service, severity: g.key.severity, keyed: !spans}
+		metas[i].dup.Store(g.dup || spans)
 		req.blocks = append(req.blocks, storedBlock{
 			table: ix.si.groupTable,
 			data:  ix.s.enc.EncodeAll(g.recs.bytes(), nil),
@@ -656,6 +702,9 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) error {
 		if err := batch.IndexAdvanced(g.document(groupDocID(metas[i].id), firstBlock, ix.si.ws, ix.si.keyword)); err != nil {
 			return fmt.Errorf("index group: %w", err)
 		}
+	}
+	if dups != nil {
+		dups.commit(done, metas)
 	}
 	ix.si.addGroups(metas)
 

@@ -205,6 +205,9 @@ func (s *Store) open(ctx context.Context) error {
 			return fmt.Errorf("load groups: %w", err)
 		}
 		ix.si.addGroups(metas)
+		if ix.si.sig == sigLogs {
+			ix.dups = newDupTracker(metas)
+		}
 		s.committedRec[i].Store(backlog)
 		s.wake[i] = make(chan struct{}, 1)
 		if last > cp {
