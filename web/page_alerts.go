@@ -207,8 +207,9 @@ type alertsNotificationRow struct {
 	Err              string
 }
 
-var alertsStates = []alertsChoice{
-	{"", "Any state"}, {"firing", "Firing"}, {"pending", "Pending"}, {"inactive", "Inactive"},
+// alertsStates are the choices of the state filter.
+func alertsStates() []alertsChoice {
+	return []alertsChoice{{"", "Any state"}, {"firing", "Firing"}, {"pending", "Pending"}, {"inactive", "Inactive"}}
 }
 
 // alertsUI serves GET /alerts.
@@ -216,7 +217,7 @@ func (h *Handler) alertsUI(w http.ResponseWriter, r *http.Request) {
 	v := h.alertsBase(r)
 	status := http.StatusOK
 	if !v.Configured {
-		h.renderAlerts(w, r, status, v)
+		h.renderPage(w, r, status, alertsPage(v), alertsBody(v))
 		return
 	}
 	v.Notice = alertsNotice(r)
@@ -228,15 +229,7 @@ func (h *Handler) alertsUI(w http.ResponseWriter, r *http.Request) {
 		}
 		v.Error, status = bad.msg, http.StatusBadRequest
 	}
-	h.renderAlerts(w, r, status, v)
-}
-
-func (h *Handler) renderAlerts(w http.ResponseWriter, r *http.Request, status int, v alertsView) {
-	if isFragment(r) {
-		h.render(w, r, status, alertsBody(v))
-		return
-	}
-	h.render(w, r, status, alertsPage(v))
+	h.renderPage(w, r, status, alertsPage(v), alertsBody(v))
 }
 
 // alertsBadInput is a query parameter the page cannot use.
@@ -258,7 +251,7 @@ func (h *Handler) alertsBase(r *http.Request) alertsView {
 		State:          r.FormValue("state"),
 		SilencesOn:     h.opts.Silences != nil,
 		NewSilenceHref: "/alerts/silences/new",
-		StateChoices:   alertsStates,
+		StateChoices:   alertsStates(),
 	}
 }
 
@@ -279,7 +272,7 @@ var silenceIDPattern = regexp.MustCompile(`^[0-9A-Za-z-]{1,64}$`)
 // fillAlerts reads the rules, silences and notifications into v, as the
 // query asks.
 func (h *Handler) fillAlerts(r *http.Request, v *alertsView) error {
-	if !slices.ContainsFunc(alertsStates, func(c alertsChoice) bool { return c.Value == v.State }) {
+	if !slices.ContainsFunc(alertsStates(), func(c alertsChoice) bool { return c.Value == v.State }) {
 		return &alertsBadInput{fmt.Sprintf("state must be firing, pending, inactive or empty, not %q", v.State)}
 	}
 	activeLimit, err := alertsActiveLimit.parse(r)
@@ -313,7 +306,7 @@ func (h *Handler) fillAlerts(r *http.Request, v *alertsView) error {
 			Interval: alertsDuration(g.Interval),
 			EvalTime: alertsDuration(g.EvaluationTime),
 		}
-		gr.LastEval, gr.LastTitle = alertsWhen(g.LastEvaluation, now)
+		gr.LastEval, gr.LastTitle = formatWhen(g.LastEvaluation, now)
 		for i := range g.Rules {
 			rule := &g.Rules[i]
 			groupHit := filter == "" || strings.Contains(strings.ToLower(g.Name), filter) || strings.Contains(strings.ToLower(rule.Name), filter)
@@ -356,9 +349,9 @@ func (h *Handler) fillAlerts(r *http.Request, v *alertsView) error {
 				ActiveCount: len(rule.Alerts),
 			}
 			if rule.Duration > 0 {
-				rr.For = model.Duration(rule.Duration).String()
+				rr.For = promDuration(rule.Duration)
 			}
-			rr.LastEval, rr.LastTitle = alertsWhen(rule.LastEvaluation, now)
+			rr.LastEval, rr.LastTitle = formatWhen(rule.LastEvaluation, now)
 			gr.Rules = append(gr.Rules, rr)
 		}
 		if len(gr.Rules) > 0 {
@@ -394,8 +387,8 @@ func (h *Handler) fillAlerts(r *http.Request, v *alertsView) error {
 			Comment:     s.Comment,
 			ExpireURL:   "/alerts/silences/" + url.PathEscape(s.ID) + "/expire",
 		}
-		row.Starts, row.StartsTitle = alertsWhen(s.StartsAt, now)
-		row.Ends, row.EndsTitle = alertsWhen(s.EndsAt, now)
+		row.Starts, row.StartsTitle = formatWhen(s.StartsAt, now)
+		row.Ends, row.EndsTitle = formatWhen(s.EndsAt, now)
 		v.Silences = append(v.Silences, row)
 	}
 	v.SilencesMore = alertsSilencesLimit.more(r, len(v.Silences), v.SilencesTotal, "silences")
@@ -416,7 +409,7 @@ func (h *Handler) fillAlerts(r *http.Request, v *alertsView) error {
 		if n.OtherNames > 0 {
 			row.AlertNames += fmt.Sprintf(" and %d more", n.OtherNames)
 		}
-		row.Time, row.TimeTitle = alertsWhen(n.Time, now)
+		row.Time, row.TimeTitle = formatWhen(n.Time, now)
 		v.Notifications = append(v.Notifications, row)
 	}
 	v.NotificationsMore = alertsHistoryLimit.more(r, len(v.Notifications), v.NotificationsKept, "notifications")
@@ -454,7 +447,7 @@ func newAlertsActiveRow(rule *alerts.Rule, a alerts.Alert, now time.Time) alerts
 		Labels: alertsLabelStrings(a.Labels, true),
 		Value:  strconv.FormatFloat(a.Value, 'g', 6, 64),
 	}
-	row.Since, row.SinceTitle = alertsWhen(a.ActiveAt, now)
+	row.Since, row.SinceTitle = formatWhen(a.ActiveAt, now)
 	a.Annotations.Range(func(l labels.Label) {
 		switch l.Name {
 		case "summary":
@@ -483,7 +476,7 @@ func newAlertsActiveRow(rule *alerts.Rule, a alerts.Alert, now time.Time) alerts
 	if href := alertsWebHref(a.Annotations.Get("trace_url")); href != "" {
 		row.Links = append(row.Links, alertsLink{"Trace", "alert-trace-link", href})
 	} else if id := a.Annotations.Get("trace_id"); id != "" {
-		row.Links = append(row.Links, alertsLink{"Trace", "alert-trace-link", templ.SafeURL("/traces/" + url.PathEscape(id))})
+		row.Links = append(row.Links, alertsLink{"Trace", "alert-trace-link", templ.SafeURL(traceHref(id, ""))})
 	}
 	if href := alertsWebHref(a.Annotations.Get("runbook_url")); href != "" {
 		row.Links = append(row.Links, alertsLink{"Runbook", "alert-runbook-link", href})
@@ -498,9 +491,9 @@ func alertsQueryHref(signal, query string) templ.SafeURL {
 		return ""
 	}
 	if signal == "logs" {
-		return templ.SafeURL("/logs?" + url.Values{"query": {query}}.Encode())
+		return templ.SafeURL(logsHref(query, pageRange{}))
 	}
-	return templ.SafeURL("/explore?" + url.Values{"query": {query}}.Encode())
+	return templ.SafeURL(exploreHref(query, pageRange{}))
 }
 
 // alertsWebHref is s as a link if it is an http(s) address or a path on
@@ -533,57 +526,13 @@ func alertsLabelStrings(ls labels.Labels, skipName bool) []string {
 	return out
 }
 
-// alertsWhen is t relative to now ("3m ago", "in 2h") and absolute (UTC),
-// or "never" for the zero time.
-func alertsWhen(t, now time.Time) (rel, abs string) {
-	if t.IsZero() {
-		return "never", ""
-	}
-	abs = t.UTC().Format("2006-01-02 15:04:05 UTC")
-	d := now.Sub(t)
-	switch {
-	case d > -time.Second && d < time.Second:
-		return "now", abs
-	case d > 0:
-		return alertsRound(d) + " ago", abs
-	default:
-		return "in " + alertsRound(-d), abs
-	}
-}
-
-// alertsRound is d in its largest unit or two: 45s, 3m20s, 2h5m, 3d4h.
-func alertsRound(d time.Duration) string {
-	two := func(n1 time.Duration, u1 string, n2 time.Duration, u2 string) string {
-		if n2 == 0 {
-			return fmt.Sprintf("%d%s", n1, u1)
-		}
-		return fmt.Sprintf("%d%s%d%s", n1, u1, n2, u2)
-	}
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", d/time.Second)
-	case d < time.Hour:
-		d = d.Round(time.Second)
-		return two(d/time.Minute, "m", d%time.Minute/time.Second, "s")
-	case d < 24*time.Hour:
-		d = d.Round(time.Minute)
-		return two(d/time.Hour, "h", d%time.Hour/time.Minute, "m")
-	}
-	d = d.Round(time.Hour)
-	return two(d/(24*time.Hour), "d", d%(24*time.Hour)/time.Hour, "h")
-}
-
-// alertsDuration is a short evaluation time or interval: 1.5ms, 30s.
+// alertsDuration is an evaluation time or interval, "" when there is
+// none.
 func alertsDuration(d time.Duration) string {
-	switch {
-	case d <= 0:
+	if d <= 0 {
 		return ""
-	case d < time.Millisecond:
-		return d.Round(time.Microsecond).String()
-	case d < time.Second:
-		return d.Round(10 * time.Microsecond).String()
 	}
-	return model.Duration(d.Round(time.Second)).String()
+	return formatDuration(d)
 }
 
 // silenceFormView is the new-silence form's view model.
@@ -678,7 +627,7 @@ func silenceEnd(duration, endsAt string, now time.Time) (time.Time, error) {
 			}
 		}
 		if !t.After(now) {
-			return time.Time{}, fmt.Errorf("end time %s is not in the future", t.UTC().Format("2006-01-02 15:04 UTC"))
+			return time.Time{}, fmt.Errorf("end time %s is not in the future", t.UTC().Format(layoutMinutesUTC))
 		}
 		return t, nil
 	}

@@ -137,39 +137,6 @@ func apSignIn(t *testing.T, f *fixture, user string) (*browser, string) {
 	return b, formToken(t, page)
 }
 
-var (
-	apScriptTag = regexp.MustCompile(`<script[^>]*>`)
-	apHandler   = regexp.MustCompile(`\son[a-z]+=`)
-)
-
-// apNoInline fails if page has inline script, style or event handlers,
-// which the CSP refuses.
-func apNoInline(t *testing.T, what, page string) {
-	t.Helper()
-	for _, tag := range apScriptTag.FindAllString(page, -1) {
-		if !strings.Contains(tag, "src=") {
-			t.Errorf("%s: inline script %s", what, tag)
-		}
-	}
-	if strings.Contains(page, " style=") || strings.Contains(page, "<style") || apHandler.MatchString(page) {
-		t.Errorf("%s: inline style or event handler in the page", what)
-	}
-}
-
-// apRows returns the opening tags of the elements with data-testid id.
-func apRows(page, id string) []string {
-	return regexp.MustCompile(`<[a-z]+ [^>]*data-testid="`+id+`"[^>]*>`).FindAllString(page, -1)
-}
-
-// apAttr is attribute name of tag, unescaped.
-func apAttr(tag, name string) string {
-	m := regexp.MustCompile(` ` + name + `="([^"]*)"`).FindStringSubmatch(tag)
-	if m == nil {
-		return ""
-	}
-	return html.UnescapeString(m[1])
-}
-
 func TestAlertsPageRenders(t *testing.T) {
 	sil := apTestSilencer()
 	f := apFixture(t, &fakeRules{groups: apRuleGroups()}, sil)
@@ -178,12 +145,14 @@ func TestAlertsPageRenders(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /alerts: %d\n%s", resp.StatusCode, page)
 	}
-	apNoInline(t, "GET /alerts", page)
+	noInlineCode(t, page)
 
 	// Firing before pending, the longest firing first.
 	var got []string
-	for _, tag := range apRows(page, "alert-row") {
-		got = append(got, apAttr(tag, "data-rule")+"/"+apAttr(tag, "data-state"))
+	for _, tag := range testIDTags(page, "alert-row") {
+		rule, _ := attr(tag, "data-rule")
+		state, _ := attr(tag, "data-state")
+		got = append(got, rule+"/"+state)
 	}
 	if want := []string{"HighErrorRate/firing", "PaymentFailures/firing", "HighErrorRate/pending"}; !slices.Equal(got, want) {
 		t.Errorf("alert rows = %v, want %v", got, want)
@@ -225,8 +194,9 @@ func TestAlertsPageRenders(t *testing.T) {
 	// runbook that is not a web address is shown, not linked.
 	links := map[string][]string{}
 	for _, id := range []string{"alert-query-link", "alert-logs-link", "alert-trace-link", "alert-runbook-link"} {
-		for _, tag := range apRows(page, id) {
-			links[id] = append(links[id], apAttr(tag, "href"))
+		for _, tag := range testIDTags(page, id) {
+			href, _ := attr(tag, "href")
+			links[id] = append(links[id], href)
 		}
 	}
 	if q := links["alert-query-link"]; len(q) != 2 || !strings.HasPrefix(q[0], "/explore?query=sum+by+%28service%29") {
@@ -243,20 +213,21 @@ func TestAlertsPageRenders(t *testing.T) {
 	}
 
 	// The silence button of the checkout alert carries its labels as matchers.
-	buttons := apRows(page, "alert-silence")
+	buttons := testIDTags(page, "alert-silence")
 	if len(buttons) != 3 {
 		t.Fatalf("%d silence buttons, want one per alert", len(buttons))
 	}
-	u, err := url.Parse(apAttr(buttons[0], "href"))
+	href, _ := attr(buttons[0], "href")
+	u, err := url.Parse(href)
 	if err != nil || u.Path != "/alerts/silences/new" {
-		t.Fatalf("silence button href %q", apAttr(buttons[0], "href"))
+		t.Fatalf("silence button href %q", href)
 	}
 	wantMatchers := "alertname=\"HighErrorRate\"\nservice=\"checkout\"\nseverity=\"page\"\nteam=\"api\"\n"
 	if got := u.Query().Get("matchers"); got != wantMatchers {
 		t.Errorf("silence button matchers = %q, want %q", got, wantMatchers)
 	}
 	_, form := b.do("GET", u.RequestURI(), nil, nil)
-	apNoInline(t, "the silence form", form)
+	noInlineCode(t, form)
 	if !strings.Contains(form, html.EscapeString(wantMatchers)) && !strings.Contains(form, strings.ReplaceAll(wantMatchers, `"`, "&#34;")) {
 		t.Errorf("the form is not prefilled with %q:\n%s", wantMatchers, form)
 	}
@@ -294,11 +265,11 @@ func TestAlertsPageViewer(t *testing.T) {
 	f := apFixture(t, &fakeRules{groups: apRuleGroups()}, sil)
 	b, token := apSignIn(t, f, "vera")
 	resp, page := b.do("GET", "/alerts", nil, nil)
-	if resp.StatusCode != 200 || len(apRows(page, "alert-row")) != 3 || len(apRows(page, "silence-row")) != 1 {
+	if resp.StatusCode != 200 || len(testIDTags(page, "alert-row")) != 3 || len(testIDTags(page, "silence-row")) != 1 {
 		t.Fatalf("viewer GET /alerts: %d, want 200 with 3 alerts and 1 silence", resp.StatusCode)
 	}
 	for _, id := range []string{"alert-silence", "silence-expire", "new-silence"} {
-		if n := len(apRows(page, id)); n != 0 {
+		if n := len(testIDTags(page, id)); n != 0 {
 			t.Errorf("the viewer sees %d %s buttons, want none", n, id)
 		}
 	}
@@ -430,10 +401,11 @@ func TestAlertsPageExpireSilence(t *testing.T) {
 func TestAlertsPageQuery(t *testing.T) {
 	f := apFixture(t, &fakeRules{groups: apRuleGroups()}, apTestSilencer())
 	b, _ := apSignIn(t, f, "vera")
-	rowsOf := func(page, id, attr string) []string {
+	rowsOf := func(page, id, name string) []string {
 		var out []string
-		for _, tag := range apRows(page, id) {
-			out = append(out, apAttr(tag, attr))
+		for _, tag := range testIDTags(page, id) {
+			v, _ := attr(tag, name)
+			out = append(out, v)
 		}
 		return out
 	}

@@ -2,12 +2,10 @@ package web
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"net/url"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,7 +119,6 @@ func (h *Handler) explore(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		v.Error = "Bad time range: " + err.Error() + "."
 		status = http.StatusBadRequest
-		tr = pageRange{From: exploreDefaultRange, To: "now", Start: now.Add(-time.Hour), End: now}
 	}
 	v.Range = tr
 	v.Step = tr.step(explorePoints)
@@ -172,12 +169,17 @@ func (h *Handler) exploreQuery(ctx context.Context, v *exploreView) (int, error)
 	}
 	vec, err := h.instantQuery(ctx, v.Query, v.Range.End)
 	if err != nil {
-		status := exploreQueryError(v, err)
-		if status == http.StatusInternalServerError {
-			v.Error = ""
-			return status, err
+		// Classified as the API answers it; the page says it its own way.
+		switch c := classifyPromError(err); c.status {
+		case http.StatusInternalServerError:
+			return c.status, err
+		case http.StatusServiceUnavailable:
+			v.Error = "The query timed out; narrow the time range or the query."
+			return c.status, nil
+		default:
+			v.Error = err.Error()
+			return c.status, nil
 		}
-		return status, nil
 	}
 	if !exploreKeepsOrder(expr) {
 		slices.SortFunc(vec, func(a, b promql.Sample) int { return labels.Compare(a.Metric, b.Metric) })
@@ -211,34 +213,6 @@ func exploreKeepsOrder(expr parser.Expr) bool {
 		return true
 	}
 	return false
-}
-
-// exploreQueryError maps an error of the table's query as the API maps
-// it: the store's own errors are internal (500), a timeout 503, a query
-// over the series limit or any other evaluation error 422 with PromQL's
-// message.
-func exploreQueryError(v *exploreView, err error) int {
-	var (
-		tooMany  *tooManySeriesError
-		timeout  promql.ErrQueryTimeout
-		canceled promql.ErrQueryCanceled
-		store    *storageError
-		pstore   promql.ErrStorage
-		panicked runtime.Error
-	)
-	v.Error = err.Error()
-	switch {
-	case errors.As(err, &tooMany):
-		return http.StatusUnprocessableEntity
-	case errors.As(err, &timeout), errors.Is(err, context.DeadlineExceeded):
-		v.Error = "The query timed out; narrow the time range or the query."
-		return http.StatusServiceUnavailable
-	case errors.As(err, &canceled), errors.Is(err, context.Canceled):
-		return statusClientClosed
-	case errors.As(err, &store), errors.As(err, &pstore), errors.As(err, &panicked):
-		return http.StatusInternalServerError
-	}
-	return http.StatusUnprocessableEntity
 }
 
 // formatSeries writes a series as PromQL selects it:

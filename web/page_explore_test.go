@@ -66,38 +66,6 @@ func explorePath(query, view string) string {
 	return "/explore?" + url.Values{"query": {query}, "from": {"0"}, "to": {"1500"}, "view": {view}}.Encode()
 }
 
-// exploreTag is the opening tag of the element with data-testid id, or "".
-func exploreTag(page, id string) string {
-	return regexp.MustCompile(`<[a-z]+\s[^>]*data-testid="` + regexp.QuoteMeta(id) + `"[^>]*>`).FindString(page)
-}
-
-// attr is the unescaped value of attribute name in an opening tag; ok is
-// false when the tag has no such attribute.
-func exploreAttr(tag, name string) (string, bool) {
-	m := regexp.MustCompile(`\s` + regexp.QuoteMeta(name) + `="([^"]*)"`).FindStringSubmatch(tag)
-	if m == nil {
-		return "", false
-	}
-	return html.UnescapeString(m[1]), true
-}
-
-// exploreNoInlineCode fails when a page has code or styles the CSP would
-// refuse: script elements without src, style elements or attributes,
-// on... handlers.
-func exploreNoInlineCode(t *testing.T, name, page string) {
-	t.Helper()
-	for _, tag := range regexp.MustCompile(`<script[^>]*>`).FindAllString(page, -1) {
-		if !strings.Contains(tag, " src=") {
-			t.Errorf("%s: inline script %s", name, tag)
-		}
-	}
-	for _, re := range []string{`<style[\s>]`, `<[a-zA-Z][^>]*\sstyle=`, `<[a-zA-Z][^>]*\son[a-z]+=`} {
-		if m := regexp.MustCompile(re).FindString(page); m != "" {
-			t.Errorf("%s: inline style or handler %q", name, m)
-		}
-	}
-}
-
 // exploreRows is each table row's series text and value, in order.
 func exploreRows(page string) [][2]string {
 	var out [][2]string
@@ -142,16 +110,16 @@ func TestExploreTable(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(c.want) {
 				t.Errorf("GET %s: rows\n%v\nwant\n%v", path, got, c.want)
 			}
-			if len(c.want) == 0 && exploreTag(page, "table-empty") == "" {
+			if len(c.want) == 0 && testIDTag(page, "table-empty") == "" {
 				t.Errorf("GET %s: no table-empty note", path)
 			}
 			if !strings.Contains(page, "1970-01-01 00:25:00 UTC") {
 				t.Errorf("GET %s: the evaluation time (1970-01-01 00:25:00 UTC) is not shown", path)
 			}
-			if exploreTag(page, "chart") != "" || strings.Contains(page, "uPlot") {
+			if testIDTag(page, "chart") != "" || strings.Contains(page, "uPlot") {
 				t.Errorf("GET %s: the table view has the chart or loads uPlot", path)
 			}
-			exploreNoInlineCode(t, path, page)
+			noInlineCode(t, page)
 		})
 	}
 
@@ -162,7 +130,7 @@ func TestExploreTable(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || len(rows) != 500 {
 			t.Fatalf("GET %s: %d with %d rows, want 200 with 500", path, resp.StatusCode, len(rows))
 		}
-		cut := exploreTag(page, "table-cut")
+		cut := testIDTag(page, "table-cut")
 		if cut == "" || !strings.Contains(page, "Showing the first 500 of 501 series") {
 			t.Errorf("GET %s: no note that 500 of 501 series are shown", path)
 		}
@@ -188,11 +156,11 @@ func TestExploreMetricNames(t *testing.T) {
 	if fmt.Sprint(names) != fmt.Sprint(want) {
 		t.Errorf("datalist options %v, want %v", names, want)
 	}
-	input := exploreTag(page, "query")
-	if l, _ := exploreAttr(input, "list"); l != "metric-names" {
+	input := testIDTag(page, "query")
+	if l, _ := attr(input, "list"); l != "metric-names" {
 		t.Errorf("query input %s: list=%q, want metric-names", input, l)
 	}
-	if exploreTag(page, "no-query") == "" || exploreTag(page, "chart") != "" {
+	if testIDTag(page, "no-query") == "" || testIDTag(page, "chart") != "" {
 		t.Errorf("GET /explore without a query: want the no-query hint and no chart")
 	}
 }
@@ -222,18 +190,18 @@ func TestExploreBadQuery(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			path := explorePath(c.query, c.view)
 			resp, page := b.do("GET", path, nil, nil)
-			errTag := exploreTag(page, "error")
+			errTag := testIDTag(page, "error")
 			if resp.StatusCode != c.wantStatus || errTag == "" || !strings.Contains(page, html.EscapeString(c.wantMsg)) {
 				t.Fatalf("GET %s: %d, error shown: %v; want %d with %q\n%s", path, resp.StatusCode, errTag != "", c.wantStatus, c.wantMsg, page)
 			}
 			// The query stays in the form, to be fixed.
-			if v, _ := exploreAttr(exploreTag(page, "query"), "value"); v != c.query {
+			if v, _ := attr(testIDTag(page, "query"), "value"); v != c.query {
 				t.Errorf("GET %s: query input value %q, want %q", path, v, c.query)
 			}
-			if exploreTag(page, "chart") != "" || exploreTag(page, "result-table") != "" {
+			if testIDTag(page, "chart") != "" || testIDTag(page, "result-table") != "" {
 				t.Errorf("GET %s: a chart or table is shown beside the error", path)
 			}
-			exploreNoInlineCode(t, path, page)
+			noInlineCode(t, page)
 		})
 	}
 	t.Run("bad range", func(t *testing.T) {
@@ -253,7 +221,7 @@ func TestExploreGraph(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d, want 200\n%s", path, resp.StatusCode, page)
 	}
-	chart := exploreTag(page, "chart")
+	chart := testIDTag(page, "chart")
 	if chart == "" {
 		t.Fatalf("GET %s: no chart container:\n%s", path, page)
 	}
@@ -261,11 +229,11 @@ func TestExploreGraph(t *testing.T) {
 		"data-query": query, "data-start": "0", "data-end": "1500", "data-step": "6",
 		"data-from": "0", "data-to": "1500", "data-max-series": "200",
 	} {
-		if got, ok := exploreAttr(chart, name); !ok || got != want {
+		if got, ok := attr(chart, name); !ok || got != want {
 			t.Errorf("chart %s: %s=%q, want %q", chart, name, got, want)
 		}
 	}
-	if _, ok := exploreAttr(chart, "data-ready"); ok {
+	if _, ok := attr(chart, "data-ready"); ok {
 		t.Errorf("chart %s is ready before the script drew it", chart)
 	}
 	for _, want := range []string{
@@ -279,16 +247,16 @@ func TestExploreGraph(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"chart-status", "chart-error", "zoom-reset", "exemplars"} {
-		if exploreTag(page, id) == "" {
+		if testIDTag(page, id) == "" {
 			t.Errorf("GET %s: no %s element for the script", path, id)
 		}
 	}
 	// Without JavaScript, the graph view shows the table and says why.
 	m := regexp.MustCompile(`(?s)<noscript>(.*?)</noscript>`).FindStringSubmatch(page)
-	if m == nil || exploreTag(m[1], "nojs-note") == "" || exploreTag(m[1], "result-table") == "" || len(exploreRows(m[1])) != 2 {
+	if m == nil || testIDTag(m[1], "nojs-note") == "" || testIDTag(m[1], "result-table") == "" || len(exploreRows(m[1])) != 2 {
 		t.Errorf("GET %s: the graph view has no table with a note for browsers without JavaScript", path)
 	}
-	exploreNoInlineCode(t, path, page)
+	noInlineCode(t, page)
 
 	// The assets the page names are served.
 	for _, re := range []string{`src="(/static/explore\.js[^"]*)"`, `href="(/static/explore\.css[^"]*)"`, `src="(/static/vendor/uPlot[^"]*)"`} {
@@ -299,10 +267,10 @@ func TestExploreGraph(t *testing.T) {
 	}
 	// With no time range in the URL, the last hour is charted.
 	resp, page = b.do("GET", "/explore?query=up", nil, nil)
-	chart = exploreTag(page, "chart")
-	from, _ := exploreAttr(chart, "data-from")
-	to, _ := exploreAttr(chart, "data-to")
-	step, _ := exploreAttr(chart, "data-step")
+	chart = testIDTag(page, "chart")
+	from, _ := attr(chart, "data-from")
+	to, _ := attr(chart, "data-to")
+	step, _ := attr(chart, "data-step")
 	if resp.StatusCode != 200 || from != "now-1h" || to != "now" || step != "14" {
 		t.Errorf("GET /explore?query=up: %d, chart from %q to %q step %q, want now-1h, now, 14", resp.StatusCode, from, to, step)
 	}
@@ -315,9 +283,9 @@ func TestExploreChartData(t *testing.T) {
 	_, b := newExploreFixture(t)
 	query := `http_requests_total{job="api"}`
 	_, page := b.do("GET", explorePath(query, "graph"), nil, nil)
-	chart := exploreTag(page, "chart")
+	chart := testIDTag(page, "chart")
 	get := func(name string) string {
-		v, _ := exploreAttr(chart, name)
+		v, _ := attr(chart, name)
 		return v
 	}
 	fetch := func(path string, params url.Values) promResponse {
@@ -359,7 +327,7 @@ func TestExploreURLState(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET %s: %d", path, resp.StatusCode)
 	}
-	if v, _ := exploreAttr(exploreTag(page, "query"), "value"); v != query {
+	if v, _ := attr(testIDTag(page, "query"), "value"); v != query {
 		t.Errorf("query input value %q, want %q", v, query)
 	}
 	form := regexp.MustCompile(`(?s)<form method="get" action="/explore".*?</form>`).FindString(page)
@@ -367,13 +335,13 @@ func TestExploreURLState(t *testing.T) {
 		t.Errorf("the form does not keep the view:\n%s", form)
 	}
 	for id, want := range map[string]string{"range-from": "1970-01-01T00:00:00", "range-to": "1970-01-01T00:25:00"} {
-		if v, _ := exploreAttr(exploreTag(form, id), "value"); v != want {
+		if v, _ := attr(testIDTag(form, id), "value"); v != want {
 			t.Errorf("the form's %s is %q, want %q", id, v, want)
 		}
 	}
 	tab := func(page, id string) url.Values {
 		t.Helper()
-		href, _ := exploreAttr(exploreTag(page, id), "href")
+		href, _ := attr(testIDTag(page, id), "href")
 		u, err := url.Parse(href)
 		if err != nil || u.Path != "/explore" {
 			t.Fatalf("%s href %q", id, href)
@@ -386,20 +354,20 @@ func TestExploreURLState(t *testing.T) {
 			t.Errorf("%s links to %v, want the query, from=0, to=1500, view=%s", id, q, view)
 		}
 	}
-	if c, _ := exploreAttr(exploreTag(page, "tab-table"), "aria-current"); c != "page" {
+	if c, _ := attr(testIDTag(page, "tab-table"), "aria-current"); c != "page" {
 		t.Errorf("the Table tab is not current on the table view")
 	}
 
 	// Following the Graph tab shows the same state as a chart.
 	graph := "/explore?" + tab(page, "tab-graph").Encode()
 	resp, page = b.do("GET", graph, nil, nil)
-	chart := exploreTag(page, "chart")
-	q, _ := exploreAttr(chart, "data-query")
-	from, _ := exploreAttr(chart, "data-from")
+	chart := testIDTag(page, "chart")
+	q, _ := attr(chart, "data-query")
+	from, _ := attr(chart, "data-from")
 	if resp.StatusCode != 200 || q != query || from != "0" {
 		t.Errorf("GET %s: %d, chart query %q from %q; want the same query from 0", graph, resp.StatusCode, q, from)
 	}
-	if c, _ := exploreAttr(exploreTag(page, "tab-graph"), "aria-current"); c != "page" {
+	if c, _ := attr(testIDTag(page, "tab-graph"), "aria-current"); c != "page" {
 		t.Errorf("the Graph tab is not current on the graph view")
 	}
 	if tab(page, "tab-table").Get("query") != query {
@@ -409,9 +377,9 @@ func TestExploreURLState(t *testing.T) {
 	// A relative range stays relative, as the range picker sends it.
 	rel := "/explore?" + url.Values{"query": {query}, "range": {"now-15m"}}.Encode()
 	_, page = b.do("GET", rel, nil, nil)
-	chart = exploreTag(page, "chart")
-	from, _ = exploreAttr(chart, "data-from")
-	to, _ := exploreAttr(chart, "data-to")
+	chart = testIDTag(page, "chart")
+	from, _ = attr(chart, "data-from")
+	to, _ := attr(chart, "data-to")
 	if from != "now-15m" || to != "now" {
 		t.Errorf("GET %s: chart from %q to %q, want now-15m to now", rel, from, to)
 	}

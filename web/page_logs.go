@@ -125,7 +125,7 @@ type logRow struct {
 	TS         string // RFC 3339 with nanoseconds
 	Time       string // for reading, UTC
 	Severity   string
-	SevClass   string // one of sevClasses
+	SevClass   string // one of severityClasses
 	Service    string
 	Body       string
 	TraceID    string
@@ -139,126 +139,30 @@ type logRow struct {
 	Resource   []keyValue
 }
 
-type keyValue struct{ Key, Value string }
-
-// sevClasses are the severity classes, in the order the histogram stacks
-// them (bottom first) and its legend lists them; each has a --sev-*
-// colour in lookout.css, "other" (no or an unknown severity) is muted.
-var sevClasses = []string{"fatal", "error", "warn", "info", "debug", "other"}
-
-// sevClass maps a severity name (the store groups by the name of the
-// number's range, or else the lower-cased text) to its class.
-func sevClass(name string) string {
-	switch strings.ToLower(strings.TrimSpace(name)) {
-	case "fatal", "critical", "crit", "panic", "emerg", "emergency", "alert":
-		return "fatal"
-	case "error", "err":
-		return "error"
-	case "warn", "warning":
-		return "warn"
-	case "info", "information", "informational", "notice":
-		return "info"
-	case "debug", "trace":
-		return "debug"
-	}
-	return "other"
-}
-
-// severityRange names the range an OTLP severity number falls in
-// (https://opentelemetry.io/docs/specs/otel/logs/data-model/#field-severitynumber).
-func severityRange(n int32) string {
-	switch {
-	case n >= 1 && n <= 4:
-		return "trace"
-	case n >= 5 && n <= 8:
-		return "debug"
-	case n >= 9 && n <= 12:
-		return "info"
-	case n >= 13 && n <= 16:
-		return "warn"
-	case n >= 17 && n <= 20:
-		return "error"
-	case n >= 21 && n <= 24:
-		return "fatal"
-	}
-	return ""
-}
-
-// newLogRow builds the table's view of a record. The class follows the
-// severity number when there is one, as the store's severity field does.
+// newLogRow builds the table's view of a record.
 func newLogRow(r logstore.LogRecord, tr pageRange) logRow {
-	name := severityRange(r.SeverityNumber)
 	row := logRow{
-		TS:        r.Timestamp.UTC().Format(time.RFC3339Nano),
-		Time:      r.Timestamp.UTC().Format("2006-01-02 15:04:05.000"),
-		Severity:  r.SeverityText,
-		Service:   r.Service,
-		Body:      valueText(r.Body),
-		TraceID:   r.TraceID,
-		SpanID:    r.SpanID,
-		Scope:     r.Scope.Name,
-		EventName: r.EventName,
-	}
-	if row.Severity == "" {
-		row.Severity = name
-	}
-	if name != "" {
-		row.SevClass = sevClass(name)
-	} else {
-		row.SevClass = sevClass(r.SeverityText)
+		TS:         r.Timestamp.UTC().Format(time.RFC3339Nano),
+		Time:       r.Timestamp.UTC().Format(layoutMillis),
+		Severity:   severityText(r.SeverityNumber, r.SeverityText),
+		SevClass:   severityClass(r.SeverityNumber, r.SeverityText),
+		Service:    r.Service,
+		Body:       valueText(r.Body),
+		TraceID:    r.TraceID,
+		SpanID:     r.SpanID,
+		Scope:      r.Scope.Name,
+		EventName:  r.EventName,
+		Attributes: keyValues(r.Attributes),
+		Resource:   keyValues(r.Resource),
 	}
 	if !r.ObservedTimestamp.IsZero() {
 		row.Observed = r.ObservedTimestamp.UTC().Format(time.RFC3339Nano)
 	}
 	if r.TraceID != "" {
-		row.TraceURL = "/traces/" + url.PathEscape(r.TraceID)
-		row.TraceLogs = logsURL("trace_id:"+r.TraceID, tr.From, tr.To)
+		row.TraceURL = traceHref(r.TraceID, "")
+		row.TraceLogs = logsHref("trace_id:"+r.TraceID, tr)
 	}
-	row.Attributes = keyValues(r.Attributes)
-	row.Resource = keyValues(r.Resource)
 	return row
-}
-
-func keyValues(m map[string]any) []keyValue {
-	out := make([]keyValue, 0, len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		out = append(out, keyValue{k, valueText(m[k])})
-	}
-	return out
-}
-
-// valueText renders a body or attribute value: strings as they are,
-// anything structured as JSON.
-func valueText(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
-}
-
-// logsURL is the explorer's address for a query and range.
-func logsURL(query, from, to string) string {
-	v := url.Values{}
-	if query != "" {
-		v.Set("query", query)
-	}
-	if from != "" {
-		v.Set("from", from)
-	}
-	if to != "" && to != "now" {
-		v.Set("to", to)
-	}
-	if len(v) == 0 {
-		return "/logs"
-	}
-	return "/logs?" + v.Encode()
 }
 
 // logsPage serves GET /logs?query=&from=&to=.
@@ -270,43 +174,34 @@ func (h *Handler) logsPage(w http.ResponseWriter, r *http.Request) {
 	v := logsView{Chrome: c, Query: strings.TrimSpace(r.FormValue("query")), HelpURL: queryHelpURL}
 	tr, err := parseTimeRange(r, now, logsDefaultRange)
 	v.Range = tr
+	status := http.StatusOK
 	if err != nil {
 		// The form shows the default range again, the message what was
 		// wrong with the one asked for.
-		start, _ := parseTimePoint(logsDefaultRange, now)
-		v.Range = pageRange{From: logsDefaultRange, To: "now", Start: start, End: now}
 		v.Error = "Bad time range: " + err.Error()
-		h.renderLogs(w, r, http.StatusBadRequest, v)
-		return
+		status = http.StatusBadRequest
+	} else {
+		ctx, cancel := h.queryContext(r)
+		defer cancel()
+		res, err := h.logsResults(ctx, v.Query, tr, now)
+		var in *logstore.InputError
+		switch {
+		case err == nil:
+			v.Results = res
+		case errors.As(err, &in):
+			v.Error = "Bad query: " + in.Error()
+			status = http.StatusBadRequest
+		case errors.Is(err, context.DeadlineExceeded):
+			v.Error = "The search took too long. Narrow the time range or the query."
+			status = http.StatusServiceUnavailable
+		case errors.Is(err, context.Canceled):
+			return // the browser went away
+		default:
+			h.uiInternal(w, r, err)
+			return
+		}
 	}
-	ctx, cancel := h.queryContext(r)
-	defer cancel()
-	res, err := h.logsResults(ctx, v.Query, tr, now)
-	var in *logstore.InputError
-	switch {
-	case err == nil:
-		v.Results = res
-		h.renderLogs(w, r, http.StatusOK, v)
-	case errors.As(err, &in):
-		v.Error = "Bad query: " + in.Error()
-		h.renderLogs(w, r, http.StatusBadRequest, v)
-	case errors.Is(err, context.DeadlineExceeded):
-		v.Error = "The search took too long. Narrow the time range or the query."
-		h.renderLogs(w, r, http.StatusServiceUnavailable, v)
-	case errors.Is(err, context.Canceled):
-		// The browser went away.
-	default:
-		h.uiInternal(w, r, err)
-	}
-}
-
-// renderLogs renders the whole page, or for htmx the results alone.
-func (h *Handler) renderLogs(w http.ResponseWriter, r *http.Request, status int, v logsView) {
-	if isFragment(r) {
-		h.render(w, r, status, logsResultsBody(v))
-		return
-	}
-	h.render(w, r, status, logsPage(v))
+	h.renderPage(w, r, status, logsPage(v), logsResultsBody(v))
 }
 
 // logsResults runs the page's search and, beside it, the histogram.
@@ -387,11 +282,11 @@ func (h *Handler) logsPageRecords(ctx context.Context, query string, tr pageRang
 				len(recs), len(ties.Records), last.UTC().Format(time.RFC3339Nano))
 		}
 		if to := last.Add(-time.Nanosecond); !to.Before(tr.Start) {
-			out.OlderURL = logsURL(query, tr.Start.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano))
+			out.OlderURL = logsHref(query, pageRange{From: tr.Start.UTC().Format(time.RFC3339Nano), To: to.UTC().Format(time.RFC3339Nano)})
 		}
 	}
 	if tr.To != "now" {
-		out.NewestURL = logsURL(query, tr.From, "")
+		out.NewestURL = logsHref(query, pageRange{From: tr.From})
 	}
 	if len(recs) > 0 {
 		out.newest = recs[0].Timestamp
@@ -449,11 +344,13 @@ const (
 
 // niceSteps are the bucket widths the histogram chooses from, so that
 // bars start on round times and a refresh keeps them in place.
-var niceSteps = []time.Duration{
-	time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 20 * time.Second,
-	30 * time.Second, time.Minute, 90 * time.Second, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute,
-	15 * time.Minute, 20 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 3 * time.Hour,
-	4 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
+func niceSteps() [22]time.Duration {
+	return [...]time.Duration{
+		time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 20 * time.Second,
+		30 * time.Second, time.Minute, 90 * time.Second, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute,
+		15 * time.Minute, 20 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 3 * time.Hour,
+		4 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
+	}
 }
 
 // histEdges splits [start, end] into buckets of the smallest nice width
@@ -462,8 +359,9 @@ var niceSteps = []time.Duration{
 // edges[i+1], the first and last possibly partial.
 func histEdges(start, end time.Time, n int) ([]time.Time, time.Duration) {
 	span := end.Sub(start)
-	step := niceSteps[len(niceSteps)-1]
-	for _, s := range niceSteps {
+	steps := niceSteps()
+	step := steps[len(steps)-1]
+	for _, s := range steps {
 		if span/s <= time.Duration(n) {
 			step = s
 			break
@@ -541,7 +439,7 @@ func (h *Handler) logHistogram(ctx context.Context, query string, tr pageRange) 
 				b := bucket{counted: true, exact: res.Exact, counts: map[string]uint64{}}
 				for _, g := range res.Groups {
 					if len(g.Values) == 1 {
-						b.counts[sevClass(g.Values[0])] += g.Count
+						b.counts[severityNameClass(g.Values[0])] += g.Count
 					}
 				}
 				buckets[i] = b
@@ -556,7 +454,7 @@ func (h *Handler) logHistogram(ctx context.Context, query string, tr pageRange) 
 		return histogram{}, err
 	}
 
-	hist := histogram{Exact: true, Step: formatStep(step), ViewBox: fmt.Sprintf("0 0 %d %d", n*histSlot, histHeight)}
+	hist := histogram{Exact: true, Step: promDuration(step), ViewBox: fmt.Sprintf("0 0 %d %d", n*histSlot, histHeight)}
 	perClass := map[string]uint64{}
 	for _, b := range buckets {
 		var sum uint64
@@ -575,7 +473,7 @@ func (h *Handler) logHistogram(ctx context.Context, query string, tr pageRange) 
 			hist.Exact = false
 		}
 	}
-	for _, c := range sevClasses {
+	for _, c := range severityClasses() {
 		if perClass[c] > 0 {
 			hist.Legend = append(hist.Legend, histLegend{Class: c, Count: perClass[c]})
 		}
@@ -591,7 +489,7 @@ func (h *Handler) logHistogram(ctx context.Context, query string, tr pageRange) 
 			to = hi
 		}
 		hb := histBucket{
-			Href:    logsURL(query, lo.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano)),
+			Href:    logsHref(query, pageRange{From: lo.UTC().Format(time.RFC3339Nano), To: to.UTC().Format(time.RFC3339Nano)}),
 			X:       strconv.Itoa(i * histSlot),
 			W:       strconv.Itoa(histSlot),
 			BarX:    strconv.Itoa(i*histSlot + 1),
@@ -601,7 +499,7 @@ func (h *Handler) logHistogram(ctx context.Context, query string, tr pageRange) 
 		}
 		var parts []string
 		y := float64(histHeight)
-		for _, c := range sevClasses {
+		for _, c := range severityClasses() {
 			k := b.counts[c]
 			if k == 0 {
 				continue
@@ -611,7 +509,7 @@ func (h *Handler) logHistogram(ctx context.Context, query string, tr pageRange) 
 			hb.Bars = append(hb.Bars, histBar{Class: c, Count: k, Y: fmtFloat(y), H: fmtFloat(bh)})
 			parts = append(parts, fmt.Sprintf("%d %s", k, c))
 		}
-		title := lo.UTC().Format("2006-01-02 15:04:05") + " – " + hi.UTC().Format("15:04:05") + " UTC: "
+		title := lo.UTC().Format(layoutSeconds) + " – " + hi.UTC().Format("15:04:05") + " UTC: "
 		switch {
 		case !b.counted:
 			title += "not counted (the histogram ran out of time)"
@@ -626,9 +524,9 @@ func (h *Handler) logHistogram(ctx context.Context, query string, tr pageRange) 
 		hb.Title = title
 		hist.Buckets = append(hist.Buckets, hb)
 	}
-	hist.From = tr.Start.UTC().Format("2006-01-02 15:04:05")
+	hist.From = tr.Start.UTC().Format(layoutSeconds)
 	hist.Mid = tr.Start.Add(tr.End.Sub(tr.Start) / 2).UTC().Format("15:04:05")
-	hist.To = tr.End.UTC().Format("2006-01-02 15:04:05") + " UTC"
+	hist.To = tr.End.UTC().Format(layoutUTC)
 	return hist, nil
 }
 
@@ -649,22 +547,6 @@ func shortID(id string) string {
 }
 
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
-
-// formatStep writes a bucket width the way the range picker does (30s,
-// 5m, 1h, 2d).
-func formatStep(d time.Duration) string {
-	switch {
-	case d%(24*time.Hour) == 0:
-		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
-	case d%time.Hour == 0:
-		return strconv.Itoa(int(d/time.Hour)) + "h"
-	case d%time.Minute == 0:
-		return strconv.Itoa(int(d/time.Minute)) + "m"
-	case d > time.Minute:
-		return strconv.Itoa(int(d/time.Minute)) + "m" + strconv.Itoa(int(d%time.Minute/time.Second)) + "s"
-	}
-	return strconv.Itoa(int(d/time.Second)) + "s"
-}
 
 // logTail serves the live tail: at most maxLiveTails at once, and at most
 // maxPrincipalTails of them for one user or API key, so that one viewer's
@@ -962,7 +844,7 @@ func (t *logTail) poll(ctx context.Context, cur *tailCursor, now time.Time) ([]l
 					more = strconv.FormatUint(res.Total-uint64(n), 10)
 				}
 				notices = append(notices, fmt.Sprintf("%s older records since %s are not shown here (the tail sends the newest %d); search the range to see them.",
-					more, cur.lo.Add(-time.Nanosecond).Format("2006-01-02 15:04:05"), limit))
+					more, cur.lo.Add(-time.Nanosecond).Format(layoutSeconds), limit))
 				// The tail goes on from the records it sent.
 				cur.lo = recs[n-1].Timestamp.Add(time.Nanosecond)
 			}

@@ -201,32 +201,6 @@ func logsIDs(rows []logsRow) []int {
 	return ids
 }
 
-// logsLink is the href of the element with data-testid id, "" if none.
-func logsLink(page, id string) string {
-	m := regexp.MustCompile(`href="([^"]*)"[^>]*data-testid="` + id + `"`).FindStringSubmatch(page)
-	if m == nil {
-		return ""
-	}
-	return html.UnescapeString(m[1])
-}
-
-// logsNoInline fails when a page carries inline script, style or event
-// handlers, which the CSP would refuse.
-func logsNoInline(t *testing.T, what, page string) {
-	t.Helper()
-	for _, tag := range regexp.MustCompile(`<script[^>]*>`).FindAllString(page, -1) {
-		if !strings.Contains(tag, " src=") {
-			t.Errorf("%s: inline script %s", what, tag)
-		}
-	}
-	if m := regexp.MustCompile(`(?i)<[^>]+\s(style|on[a-z]+)=`).FindString(page); m != "" {
-		t.Errorf("%s: inline style or handler in %q", what, m)
-	}
-	if strings.Contains(page, "<style") {
-		t.Errorf("%s: a <style> element", what)
-	}
-}
-
 func logsGet(t *testing.T, b *browser, path string, want int) string {
 	t.Helper()
 	resp, page := b.do("GET", path, nil, nil)
@@ -245,7 +219,7 @@ func TestLogsPageFilters(t *testing.T) {
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
 		t.Errorf("GET /logs: CSP %q", csp)
 	}
-	logsNoInline(t, "/logs", page)
+	noInlineCode(t, page)
 	for _, id := range []string{"logs-form", "logs-query", "histogram", "log-table", "live-controls", "logs-older", "logs-help"} {
 		if !strings.Contains(page, `data-testid="`+id+`"`) {
 			t.Errorf("GET /logs: no data-testid %q", id)
@@ -321,7 +295,7 @@ func TestLogsPageFilters(t *testing.T) {
 	if strings.Contains(frag, "<html") || !strings.Contains(frag, `data-testid="log-table"`) {
 		t.Errorf("htmx GET /logs: want the results fragment alone, got %.200q", frag)
 	}
-	logsNoInline(t, "htmx /logs", frag)
+	noInlineCode(t, frag)
 
 	// A viewer may read; a signed-out browser goes to the login page.
 	f.createLogsViewer(t)
@@ -438,8 +412,8 @@ func TestLogsPaging(t *testing.T) {
 					len(rows), strings.Contains(page, "logs-tie-note"))
 			}
 		}
-		path = logsLink(page, "logs-older")
-		if pages > 1 && logsLink(page, "logs-newest") == "" {
+		path = linkHref(page, "logs-older")
+		if pages > 1 && linkHref(page, "logs-newest") == "" {
 			t.Errorf("page %d has no link back to the newest", pages)
 		}
 	}
@@ -518,7 +492,7 @@ func TestLogsBadInput(t *testing.T) {
 			if !strings.Contains(page, `data-testid="logs-form"`) {
 				t.Errorf("GET %s: the form is not shown again", c.path)
 			}
-			logsNoInline(t, c.path, page)
+			noInlineCode(t, page)
 		})
 	}
 	for path, want := range map[string]string{
@@ -663,7 +637,7 @@ func TestLogsTail(t *testing.T) {
 	if got, err := time.Parse(time.RFC3339Nano, ev.id); err != nil || !got.Equal(at.Truncate(time.Nanosecond)) {
 		t.Errorf("row event id %q, want the record's timestamp %s", ev.id, at.Format(time.RFC3339Nano))
 	}
-	logsNoInline(t, "tail row", ev.data)
+	noInlineCode(t, ev.data)
 	cancel()
 
 	// Resuming from a record's timestamp sends the ones after it, oldest

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
-	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 
@@ -45,6 +43,9 @@ const (
 	// svcQueryParallel bounds the PromQL queries one page runs at once.
 	svcQueryParallel = 4
 )
+
+// svcDefaultRange is the range of both pages without one in the URL.
+const svcDefaultRange = "now-1h"
 
 // svcSortRule is how both pages order their rows; the pages say it.
 const svcSortRule = "Sorted by trouble: highest error rate first, then slowest p99."
@@ -108,13 +109,8 @@ func (h *Handler) svcQueries(ctx context.Context, tr pageRange) *svcQueries {
 	ctx, cancel := context.WithTimeout(ctx, h.opts.QueryTimeout)
 	return &svcQueries{
 		h: h, ctx: ctx, cancel: cancel, sem: make(chan struct{}, svcQueryParallel), tr: tr, step: step,
-		rng: svcPromDuration(tr.End.Sub(tr.Start)), sprng: svcPromDuration(win),
+		rng: promDuration(max(tr.End.Sub(tr.Start), time.Second)), sprng: promDuration(max(win, time.Second)),
 	}
-}
-
-// svcPromDuration writes d as a PromQL duration, at least a second.
-func svcPromDuration(d time.Duration) string {
-	return model.Duration(max(d.Round(time.Millisecond), time.Second)).String()
 }
 
 // fail keeps the first error and cancels the other queries: the page
@@ -229,7 +225,7 @@ func (q *svcQueries) saturation(sel string, out map[string]*svcSaturation) {
 		}
 		return s
 	}
-	q.instant(fmt.Sprintf(`max_over_time((sum by (job) (%s))[%s:%s])`, svcSelector(svcInFlightMetrics, sel), q.rng, svcPromDuration(q.step)),
+	q.instant(fmt.Sprintf(`max_over_time((sum by (job) (%s))[%s:%s])`, svcSelector(svcInFlightMetrics, sel), q.rng, promDuration(max(q.step, time.Second))),
 		func(s promql.Sample) { get(s.Metric).InFlight = s.F })
 	q.instant(fmt.Sprintf(`max by (job) (max_over_time(go_goroutine_count%s[%s]))`, svcSelector(sel), q.rng),
 		func(s promql.Sample) { get(s.Metric).Goroutines = s.F })
@@ -372,14 +368,13 @@ type serviceView struct {
 func (h *Handler) servicesUI(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	v := servicesView{Chrome: h.svcChrome(r, "Services"), SortRule: svcSortRule}
-	tr, err := parseTimeRange(r, now, "now-1h")
+	tr, err := parseTimeRange(r, now, svcDefaultRange)
+	v.Range = tr
 	if err != nil {
-		v.Range = svcDefaultRange(now)
 		v.Error = "Bad time range: " + err.Error()
-		h.svcRender(w, r, http.StatusBadRequest, servicesPage(v), servicesBody(v))
+		h.renderPage(w, r, http.StatusBadRequest, servicesPage(v), servicesBody(v))
 		return
 	}
-	v.Range = tr
 	ctx := r.Context()
 	seen, err := h.opts.Logs.Services(ctx)
 	if err != nil {
@@ -420,15 +415,15 @@ func (h *Handler) servicesUI(w http.ResponseWriter, r *http.Request) {
 	for _, n := range names {
 		row := svcRow{
 			Name:     n,
-			Href:     templ.SafeURL("/services/" + url.PathEscape(n) + "?" + svcRangeQuery(tr).Encode()),
+			Href:     templ.SafeURL(serviceHref(n, tr)),
 			svcCells: svcFormat(sigs[n], sat[n], tr),
 		}
 		if t, ok := lastSeen[n]; ok && !t.IsZero() {
-			row.LastSeen, row.LastSeenTitle = svcAgo(now, t), t.UTC().Format(time.RFC3339)
+			row.LastSeen, row.LastSeenTitle = formatWhen(t, now)
 		}
 		v.Rows = append(v.Rows, row)
 	}
-	h.svcRender(w, r, http.StatusOK, servicesPage(v), servicesBody(v))
+	h.renderPage(w, r, http.StatusOK, servicesPage(v), servicesBody(v))
 }
 
 // serviceUI serves GET /services/{name}: one service's signals and the
@@ -437,15 +432,14 @@ func (h *Handler) serviceUI(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	name := r.PathValue("name")
 	v := serviceView{Chrome: h.svcChrome(r, name), Name: name, SortRule: svcSortRule}
-	tr, err := parseTimeRange(r, now, "now-1h")
+	tr, err := parseTimeRange(r, now, svcDefaultRange)
 	if err != nil {
-		tr = svcDefaultRange(now)
 		v.Error = "Bad time range: " + err.Error()
 	}
 	v.Range = tr
 	h.svcLinks(&v, tr)
 	if v.Error != "" {
-		h.svcRender(w, r, http.StatusBadRequest, servicePage(v), serviceBody(v))
+		h.renderPage(w, r, http.StatusBadRequest, servicePage(v), serviceBody(v))
 		return
 	}
 	ctx := r.Context()
@@ -479,7 +473,7 @@ func (h *Handler) serviceUI(w http.ResponseWriter, r *http.Request) {
 	}
 	if known == nil && len(total) == 0 {
 		v.Error = fmt.Sprintf("No service named %q has been seen.", name)
-		h.svcRender(w, r, http.StatusNotFound, servicePage(v), serviceBody(v))
+		h.renderPage(w, r, http.StatusNotFound, servicePage(v), serviceBody(v))
 		return
 	}
 	sig := total[name]
@@ -488,7 +482,7 @@ func (h *Handler) serviceUI(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Summary = svcRow{Name: name, svcCells: svcFormat(sig, sat[name], tr)}
 	if known != nil && !known.LastSeen.IsZero() {
-		v.Summary.LastSeen, v.Summary.LastSeenTitle = svcAgo(now, known.LastSeen), known.LastSeen.UTC().Format(time.RFC3339)
+		v.Summary.LastSeen, v.Summary.LastSeenTitle = formatWhen(known.LastSeen, now)
 	}
 
 	// Operations the catalogue knows but without served-span metrics
@@ -521,43 +515,35 @@ func (h *Handler) serviceUI(w http.ResponseWriter, r *http.Request) {
 	for _, op := range names {
 		s := ops[op]
 		row := svcRow{Name: op, svcCells: svcFormat(s, nil, tr)}
-		q := svcRangeQuery(tr)
+		q := rangeQuery(tr)
 		q.Set("service", name)
 		q.Set("operation", op)
-		row.TracesHref = templ.SafeURL("/traces?" + q.Encode())
+		row.TracesHref = templ.SafeURL(withQuery("/traces", q))
 		if !math.IsNaN(s.P95) && s.P95 > 0 {
 			q.Set("min_duration", svcGoDuration(s.P95))
-			row.SlowHref = templ.SafeURL("/traces?" + q.Encode())
+			row.SlowHref = templ.SafeURL(withQuery("/traces", q))
 		}
 		v.Ops = append(v.Ops, row)
 	}
-	h.svcRender(w, r, http.StatusOK, servicePage(v), serviceBody(v))
+	h.renderPage(w, r, http.StatusOK, servicePage(v), serviceBody(v))
 }
 
 // svcLinks sets the links of a service's page to the other views of it.
 func (h *Handler) svcLinks(v *serviceView, tr pageRange) {
 	name := v.Name
-	rq := svcRangeQuery(tr)
-	v.BackHref = templ.SafeURL("/?" + rq.Encode())
-	v.Path = "/services/" + url.PathEscape(name)
+	v.BackHref = templ.SafeURL(withQuery("/", rangeQuery(tr)))
+	v.Path = serviceHref(name, pageRange{})
+	v.LogsHref = templ.SafeURL(logsHref("service:"+svcLogQuoted(name), tr))
 
-	q := svcRangeQuery(tr)
-	q.Set("query", "service:"+svcLogQuoted(name))
-	v.LogsHref = templ.SafeURL("/logs?" + q.Encode())
-
-	q = svcRangeQuery(tr)
+	q := rangeQuery(tr)
 	q.Set("service", name)
-	v.TracesHref = templ.SafeURL("/traces?" + q.Encode())
+	v.TracesHref = templ.SafeURL(withQuery("/traces", q))
 	q.Set("error", "true")
-	v.ErrorsHref = templ.SafeURL("/traces?" + q.Encode())
+	v.ErrorsHref = templ.SafeURL(withQuery("/traces", q))
 
 	all := svcSelector(svcEq("service_name", name), svcServedKinds)
 	errs := svcSelector(svcEq("service_name", name), svcServedKinds, svcErrorStatus)
-	explore := func(expr string) templ.SafeURL {
-		q := svcRangeQuery(tr)
-		q.Set("query", expr)
-		return templ.SafeURL("/explore?" + q.Encode())
-	}
+	explore := func(expr string) templ.SafeURL { return templ.SafeURL(exploreHref(expr, tr)) }
 	v.ExploreRateHref = explore(fmt.Sprintf(`sum by (span_name) (rate(%s%s[5m]))`, svcCallsMetric, all))
 	v.ExploreErrHref = explore(fmt.Sprintf(`sum by (span_name) (rate(%s%s[5m])) / sum by (span_name) (rate(%s%s[5m]))`, svcCallsMetric, errs, svcCallsMetric, all))
 	v.ExploreP99Href = explore(svcQuantile("0.99", "span_name", all, "5m"))
@@ -579,28 +565,10 @@ func svcLogQuoted(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-// svcRangeQuery is the range as a URL query, as the page was given it.
-func svcRangeQuery(tr pageRange) url.Values {
-	return url.Values{"from": {tr.From}, "to": {tr.To}}
-}
-
-func svcDefaultRange(now time.Time) pageRange {
-	return pageRange{From: "now-1h", To: "now", Start: now.Add(-time.Hour), End: now}
-}
-
 func (h *Handler) svcChrome(r *http.Request, title string) chrome {
 	c := h.chrome(r, title, "Services")
 	c.PageCSS = h.assets.url("services.css")
 	return c
-}
-
-// svcRender renders the page, or only its body for htmx.
-func (h *Handler) svcRender(w http.ResponseWriter, r *http.Request, status int, page, body templ.Component) {
-	if isFragment(r) {
-		h.render(w, r, status, body)
-		return
-	}
-	h.render(w, r, status, page)
 }
 
 // svcFail answers a failed metric query: a timeout says to narrow the
@@ -768,18 +736,4 @@ func svcBytes(v float64) string {
 		return strconv.FormatFloat(v/(1<<30), 'f', 2, 64) + " GiB"
 	}
 	return strconv.FormatFloat(v/mib, 'f', 1, 64) + " MiB"
-}
-
-// svcAgo says how long before now t was, roughly.
-func svcAgo(now, t time.Time) string {
-	d := now.Sub(t)
-	switch {
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh ago", int(d.Hours()))
-	}
-	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
 }

@@ -151,34 +151,6 @@ func svcCell(row, id string) string {
 	return html.UnescapeString(m[1])
 }
 
-// svcHref is the link with data-testid id in s, parsed.
-func svcHref(t *testing.T, s, id string) *url.URL {
-	t.Helper()
-	m := regexp.MustCompile(`href="([^"]*)"[^>]*data-testid="` + regexp.QuoteMeta(id) + `"`).FindStringSubmatch(s)
-	if m == nil {
-		t.Fatalf("no link %s in:\n%s", id, s)
-	}
-	u, err := url.Parse(html.UnescapeString(m[1]))
-	if err != nil {
-		t.Fatalf("link %s: %v", id, err)
-	}
-	return u
-}
-
-// svcNoInline fails when page has inline script, style or handlers,
-// which the CSP would refuse.
-func svcNoInline(t *testing.T, what, page string) {
-	t.Helper()
-	for _, tag := range regexp.MustCompile(`<script[^>]*>`).FindAllString(page, -1) {
-		if !strings.Contains(tag, " src=") {
-			t.Errorf("%s has an inline script: %s", what, tag)
-		}
-	}
-	if m := regexp.MustCompile(`(?i)<style|\sstyle=|\son[a-z]+=`).FindString(page); m != "" {
-		t.Errorf("%s has inline style or a handler: %q", what, m)
-	}
-}
-
 func TestServicesPageSignedOut(t *testing.T) {
 	f := newPromFixture(t, promqltest.LoadedStorage(t, svcMetrics), nil)
 	b := newBrowser(t, f.srv.URL)
@@ -199,7 +171,7 @@ func TestServicesPage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /?%s: %d\n%s", svcRange, resp.StatusCode, page)
 	}
-	svcNoInline(t, "services page", page)
+	noInlineCode(t, page)
 	if !strings.Contains(page, `data-testid="sort-rule"`) || !strings.Contains(page, "highest error rate first, then slowest p99") {
 		t.Errorf("the page does not say how it sorts")
 	}
@@ -254,7 +226,7 @@ func TestServicesPage(t *testing.T) {
 	}
 
 	// Each service links to its page over the same range.
-	u := svcHref(t, rows["search"], "service-link")
+	u := linkURL(t, rows["search"], "service-link")
 	if u.Path != "/services/search" || u.Query().Get("from") != "300" || u.Query().Get("to") != "1500" {
 		t.Errorf("search links to %s, want /services/search?from=300&to=1500", u)
 	}
@@ -320,7 +292,7 @@ func TestServicePage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /services/checkout: %d\n%s", resp.StatusCode, page)
 	}
-	svcNoInline(t, "service page", page)
+	noInlineCode(t, page)
 
 	rows, order := svcRows(page)
 	// The summary row first, then operations by trouble; SELECT is a
@@ -347,11 +319,11 @@ func TestServicePage(t *testing.T) {
 	// Operations link to their traces over the range, and the slow ones
 	// from their p95 up.
 	want := url.Values{"service": {"checkout"}, "operation": {"GET /cart"}, "from": {"300"}, "to": {"1500"}}
-	if u := svcHref(t, rows["GET /cart"], "op-traces"); u.Path != "/traces" || u.Query().Encode() != want.Encode() {
+	if u := linkURL(t, rows["GET /cart"], "op-traces"); u.Path != "/traces" || u.Query().Encode() != want.Encode() {
 		t.Errorf("GET /cart traces link %s, want /traces?%s", u, want.Encode())
 	}
 	want.Set("min_duration", "91ms")
-	if u := svcHref(t, rows["GET /cart"], "op-slow"); u.Path != "/traces" || u.Query().Encode() != want.Encode() {
+	if u := linkURL(t, rows["GET /cart"], "op-slow"); u.Path != "/traces" || u.Query().Encode() != want.Encode() {
 		t.Errorf("GET /cart slow link %s, want /traces?%s", u, want.Encode())
 	}
 	if strings.Contains(rows["SELECT"], `data-testid="op-slow"`) {
@@ -367,11 +339,11 @@ func TestServicePage(t *testing.T) {
 		{"service-errors", "/traces", url.Values{"service": {"checkout"}, "error": {"true"}, "from": {"300"}, "to": {"1500"}}},
 		{"back-to-services", "/", url.Values{"from": {"300"}, "to": {"1500"}}},
 	} {
-		if u := svcHref(t, page, c.id); u.Path != c.path || u.Query().Encode() != c.want.Encode() {
+		if u := linkURL(t, page, c.id); u.Path != c.path || u.Query().Encode() != c.want.Encode() {
 			t.Errorf("%s link %s, want %s?%s", c.id, u, c.path, c.want.Encode())
 		}
 	}
-	u := svcHref(t, page, "service-explore")
+	u := linkURL(t, page, "service-explore")
 	if q := u.Query().Get("query"); u.Path != "/explore" || !strings.Contains(q, `traces_span_metrics_calls_total{service_name="checkout"`) {
 		t.Errorf("explore link %s, want /explore with a PromQL query of checkout's span metrics", u)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,7 +39,9 @@ const settingsPageSize = 100
 
 // accountRoles are the roles a user or an API key may have; ingest tokens
 // have auth.RoleIngest.
-var accountRoles = []string{string(auth.RoleViewer), string(auth.RoleEditor), string(auth.RoleAdmin)}
+func accountRoles() []string {
+	return []string{string(auth.RoleViewer), string(auth.RoleEditor), string(auth.RoleAdmin)}
+}
 
 // settingsHome sends a GET of an action's address (a reload after a
 // secret was shown, say) to the page rather than a 405.
@@ -113,7 +116,7 @@ func newSettingsTime(t time.Time) settingsTime {
 	if t.IsZero() {
 		return settingsTime{}
 	}
-	return settingsTime{ISO: t.UTC().Format(time.RFC3339), Text: t.UTC().Format("2006-01-02 15:04 UTC")}
+	return settingsTime{ISO: t.UTC().Format(time.RFC3339), Text: t.UTC().Format(layoutMinutesUTC)}
 }
 
 type settingsForm struct {
@@ -210,11 +213,7 @@ func (h *Handler) showSettings(w http.ResponseWriter, r *http.Request, status in
 	if v.KeyForm.Role == "" {
 		v.KeyForm.Role = string(auth.RoleViewer)
 	}
-	if isFragment(r) {
-		h.render(w, r, status, settingsContent(v))
-		return
-	}
-	h.render(w, r, status, settingsPage(v))
+	h.renderPage(w, r, status, settingsPage(v), settingsContent(v))
 }
 
 func settingsTokenRows(ts []auth.TokenInfo, kind, consequence string) []settingsTokenRow {
@@ -257,21 +256,29 @@ func settingsPaginate(total int, q url.Values, param string) (lo, hi int, p sett
 	return lo, hi, p
 }
 
-// settingsNotices are what the page says after each action's redirect;
-// %s is the user or token name.
-var settingsNotices = map[string]string{
-	"user-created":   "User %s created.",
-	"role-changed":   "Role of user %s changed.",
-	"password-reset": "Password of user %s reset; their sessions have ended.",
-	"user-deleted":   "User %s deleted.",
-	"token-revoked":  "Token %s revoked.",
+// settingsNoticeFormat is what the page says after the action done
+// redirected to it; %s is the user or token name.
+func settingsNoticeFormat(done string) (string, bool) {
+	switch done {
+	case "user-created":
+		return "User %s created.", true
+	case "role-changed":
+		return "Role of user %s changed.", true
+	case "password-reset":
+		return "Password of user %s reset; their sessions have ended.", true
+	case "user-deleted":
+		return "User %s deleted.", true
+	case "token-revoked":
+		return "Token %s revoked.", true
+	}
+	return "", false
 }
 
 // settingsNotice is the notice named in the URL. The name must look like
 // a user or token name, so that a crafted link cannot put other words in
 // lookout's mouth.
 func settingsNotice(q url.Values) string {
-	format, ok := settingsNotices[q.Get("done")]
+	format, ok := settingsNoticeFormat(q.Get("done"))
 	name := q.Get("name")
 	if !ok || !plausibleAccountName(name) {
 		return ""
@@ -294,13 +301,9 @@ func plausibleAccountName(s string) bool {
 	return true
 }
 
+// isUserRole reports whether r is a role a user or an API key may have.
 func isUserRole(r string) bool {
-	for _, u := range accountRoles {
-		if r == u {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(accountRoles(), r)
 }
 
 // settingsDone redirects to the page after a successful action (Post/Redirect/

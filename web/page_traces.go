@@ -3,17 +3,14 @@ package web
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/lookout-dev/lookout/logstore"
 )
@@ -141,7 +138,7 @@ func (h *Handler) traceSearchPage(w http.ResponseWriter, r *http.Request) {
 	if v.Form.TraceID != "" {
 		id, err := logstore.ParseTraceID(v.Form.TraceID)
 		if err == nil {
-			http.Redirect(w, r, "/traces/"+id, http.StatusSeeOther)
+			http.Redirect(w, r, traceHref(id, ""), http.StatusSeeOther)
 			return
 		}
 		v.Error = "Trace id: " + err.Error() + "."
@@ -149,8 +146,6 @@ func (h *Handler) traceSearchPage(w http.ResponseWriter, r *http.Request) {
 	tr, err := parseTimeRange(r, now, traceSearchDefaultRange)
 	if err != nil {
 		v.Error = cmp.Or(v.Error, "Time range: "+err.Error()+".")
-		d, _ := parseTimePoint(traceSearchDefaultRange, now)
-		tr = pageRange{From: traceSearchDefaultRange, To: "now", Start: d, End: now}
 	}
 	v.Range = tr
 	var p params
@@ -194,17 +189,7 @@ func (h *Handler) traceSearchPage(w http.ResponseWriter, r *http.Request) {
 			v.MoreHref = "/traces?" + u.Encode()
 		}
 	}
-	if traceFragment(r) {
-		h.render(w, r, status, traceSearchResults(v))
-		return
-	}
-	h.render(w, r, status, traceSearchPage(v))
-}
-
-// traceFragment reports whether r asks for the results alone. htmx's
-// history restore sends HX-Request too but wants the whole page.
-func traceFragment(r *http.Request) bool {
-	return isFragment(r) && r.Header.Get("HX-History-Restore-Request") == ""
+	h.renderPage(w, r, status, traceSearchPage(v), traceSearchResults(v))
 }
 
 // traceChoicesMax bounds the operations offered in the datalist.
@@ -242,13 +227,13 @@ func traceSearchRows(res []logstore.TraceSummary) []traceSearchRow {
 	for i, t := range res {
 		rows[i] = traceSearchRow{
 			ID:          t.TraceID,
-			Href:        "/traces/" + t.TraceID,
-			Start:       t.Start.UTC().Format("2006-01-02 15:04:05.000"),
+			Href:        traceHref(t.TraceID, ""),
+			Start:       t.Start.UTC().Format(layoutMillis),
 			StartISO:    t.Start.UTC().Format(time.RFC3339Nano),
 			RootService: t.RootService,
 			RootName:    t.RootName,
-			ServiceHref: traceServiceHref(t.RootService),
-			Duration:    traceDur(t.DurationNS),
+			ServiceHref: serviceHref(t.RootService, pageRange{}),
+			Duration:    formatDuration(time.Duration(t.DurationNS)),
 			Spans:       t.SpanCount,
 			Errors:      t.ErrorCount,
 			Services:    t.Services,
@@ -291,7 +276,7 @@ func newTraceScatter(res []logstore.TraceSummary, tr pageRange) traceScatter {
 		return traceScatterBottom - frac*(traceScatterBottom-traceScatterTop)
 	}
 	for dec := loDec; dec <= hiDec; dec++ {
-		s.YTicks = append(s.YTicks, traceTick{Pos: f(y(math.Pow(10, dec))), Label: traceDur(int64(math.Pow(10, dec))), Anchor: "end"})
+		s.YTicks = append(s.YTicks, traceTick{Pos: f(y(math.Pow(10, dec))), Label: formatDuration(time.Duration(math.Pow(10, dec))), Anchor: "end"})
 	}
 	span := tr.End.Sub(tr.Start)
 	x := func(t time.Time) float64 {
@@ -318,14 +303,14 @@ func newTraceScatter(res []logstore.TraceSummary, tr pageRange) traceScatter {
 		s.XTicks = append(s.XTicks, traceTick{Pos: f(x(t)), Label: t.UTC().Format(layout), Anchor: a})
 	}
 	for _, t := range res {
-		title := fmt.Sprintf("%s: %s · %s · %d spans", t.RootService, t.RootName, traceDur(t.DurationNS), t.SpanCount)
+		title := fmt.Sprintf("%s: %s · %s · %d spans", t.RootService, t.RootName, formatDuration(time.Duration(t.DurationNS)), t.SpanCount)
 		if t.ErrorCount > 0 {
 			title += fmt.Sprintf(" · %d errors", t.ErrorCount)
 		}
-		title += " · " + t.Start.UTC().Format("2006-01-02 15:04:05.000") + " UTC"
+		title += " · " + t.Start.UTC().Format(layoutMillis) + " UTC"
 		s.Points = append(s.Points, traceScatterPoint{
 			X: f(x(t.Start)), Y: f(y(float64(t.DurationNS))),
-			Href: "/traces/" + t.TraceID, TraceID: t.TraceID, Title: title, Err: t.ErrorCount > 0,
+			Href: traceHref(t.TraceID, ""), TraceID: t.TraceID, Title: title, Err: t.ErrorCount > 0,
 		})
 	}
 	return s
@@ -395,8 +380,8 @@ type traceSpanRow struct {
 	DetailsHref string
 	TraceState  string
 	Scope       string
-	Attributes  []traceKV
-	Resource    []traceKV
+	Attributes  []keyValue
+	Resource    []keyValue
 	Events      []traceEventRow
 	Links       []traceLinkRow
 }
@@ -412,19 +397,16 @@ func (s traceSpanRow) status() string {
 // traceSeg is a part of a bar, in percent of the trace's duration.
 type traceSeg struct{ X, W string }
 
-// traceKV is an attribute as text.
-type traceKV struct{ Key, Value string }
-
 // traceEventRow is a span event.
 type traceEventRow struct {
 	Offset, Name string
-	Attributes   []traceKV
+	Attributes   []keyValue
 }
 
 // traceLinkRow is a span link.
 type traceLinkRow struct {
 	TraceID, SpanID, Href string
-	Attributes            []traceKV
+	Attributes            []keyValue
 }
 
 // traceLogLine is a log line written under a span.
@@ -645,18 +627,18 @@ func buildTraceView(id string, spans []logstore.Span, logs logstore.LogResult, o
 		ID:          id,
 		RootService: sum.RootService,
 		RootName:    sum.RootName,
-		Start:       first.UTC().Format("2006-01-02 15:04:05.000") + " UTC",
-		Duration:    traceDur(last.Sub(first).Nanoseconds()),
+		Start:       first.UTC().Format(layoutMillis) + " UTC",
+		Duration:    formatDuration(last.Sub(first)),
 		SpanCount:   len(spans),
 		ErrorCount:  sum.ErrorCount,
 		Services:    sum.Services,
 	}
-	from := first.Add(-traceLogWindow).UTC().Truncate(time.Second)
-	to := last.Add(traceLogWindow + time.Second).UTC().Truncate(time.Second)
-	logsHref := func(q string) string {
-		return "/logs?" + url.Values{"query": {q}, "from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}.Encode()
+	// The trace's log lines are looked for around it.
+	logsRange := pageRange{
+		From: first.Add(-traceLogWindow).UTC().Truncate(time.Second).Format(time.RFC3339),
+		To:   last.Add(traceLogWindow + time.Second).UTC().Truncate(time.Second).Format(time.RFC3339),
 	}
-	v.LogsHref = logsHref("trace_id:" + id)
+	v.LogsHref = logsHref("trace_id:"+id, logsRange)
 	pct := func(ns int64) float64 {
 		if total <= 0 {
 			return 0
@@ -674,12 +656,12 @@ func buildTraceView(id string, spans []logstore.Span, logs logstore.LogResult, o
 		}
 		label := "0"
 		if i > 0 {
-			label = traceDur(int64(total * float64(i) / 4))
+			label = formatDuration(time.Duration(total * float64(i) / 4))
 		}
 		v.Ruler = append(v.Ruler, traceTick{Pos: f(float64(i) * 25), Label: label, Anchor: a})
 	}
-	v.ExpandHref = "/traces/" + id
-	v.CollapseHref = "/traces/" + id + "?open=1"
+	v.ExpandHref = traceHref(id, "")
+	v.CollapseHref = traceHref(id, "") + "?open=1"
 
 	roots, kids := traceTree(spans)
 	crit := criticalPath(spans, roots, kids)
@@ -717,26 +699,26 @@ func buildTraceView(id string, spans []logstore.Span, logs logstore.LogResult, o
 		r := traceSpanRow{
 			ID: s.SpanID, ParentID: s.ParentSpanID,
 			Service: s.Service, Name: s.Name, Kind: s.Kind,
-			ServiceHref:   traceServiceHref(s.Service),
-			LogsHref:      logsHref("trace_id:" + id + " AND span_id:" + s.SpanID),
+			ServiceHref:   serviceHref(s.Service, pageRange{}),
+			LogsHref:      logsHref("trace_id:"+id+" AND span_id:"+s.SpanID, logsRange),
 			Depth:         depth,
 			DepthAttr:     strconv.Itoa(depth),
 			Indent:        strconv.Itoa(min(depth, traceIndentMax) * traceIndentStep),
 			BarX:          f(x),
 			BarW:          f(w),
-			Offset:        "+" + traceDur(start-t0),
-			Duration:      traceDur(s.DurationNS),
+			Offset:        "+" + formatDuration(time.Duration(start-t0)),
+			Duration:      formatDuration(time.Duration(s.DurationNS)),
 			StartTime:     s.Start.UTC().Format(time.RFC3339Nano),
 			EndTime:       s.End.UTC().Format(time.RFC3339Nano),
 			StatusCode:    cmp.Or(s.Status.Code, "unset"),
 			StatusMessage: s.Status.Message,
 			Error:         s.Status.Code == "error",
 			Selected:      o.selected != "" && s.SpanID == o.selected,
-			DetailsHref:   "/traces/" + id + "?span=" + url.QueryEscape(s.SpanID) + "#span-" + s.SpanID,
+			DetailsHref:   traceHref(id, s.SpanID),
 			TraceState:    s.TraceState,
 			Scope:         strings.TrimSpace(s.Scope.Name + " " + s.Scope.Version),
-			Attributes:    traceKVs(s.Attributes),
-			Resource:      traceKVs(s.Resource),
+			Attributes:    keyValues(s.Attributes),
+			Resource:      keyValues(s.Resource),
 		}
 		r.Details = len(spans) <= traceInlineDetails || r.Selected
 		for _, c := range crit[i] {
@@ -747,16 +729,13 @@ func buildTraceView(id string, spans []logstore.Span, logs logstore.LogResult, o
 		for _, e := range s.Events {
 			r.EventMarks = append(r.EventMarks, f(pct(e.Time.UnixNano()-t0)))
 			r.Events = append(r.Events, traceEventRow{
-				Offset: "+" + traceDur(e.Time.UnixNano()-t0), Name: e.Name, Attributes: traceKVs(e.Attributes),
+				Offset: "+" + formatDuration(time.Duration(e.Time.UnixNano()-t0)), Name: e.Name, Attributes: keyValues(e.Attributes),
 			})
 		}
 		for _, l := range s.Links {
-			lr := traceLinkRow{TraceID: l.TraceID, SpanID: l.SpanID, Attributes: traceKVs(l.Attributes)}
+			lr := traceLinkRow{TraceID: l.TraceID, SpanID: l.SpanID, Attributes: keyValues(l.Attributes)}
 			if tid, err := logstore.ParseTraceID(l.TraceID); err == nil {
-				lr.Href = "/traces/" + tid
-				if l.SpanID != "" {
-					lr.Href += "?span=" + url.QueryEscape(l.SpanID) + "#span-" + l.SpanID
-				}
+				lr.Href = traceHref(tid, l.SpanID)
 			}
 			r.Links = append(r.Links, lr)
 		}
@@ -794,9 +773,9 @@ func buildTraceView(id string, spans []logstore.Span, logs logstore.LogResult, o
 		n.Logs = append(n.Logs, traceLogLine{
 			Offset:   traceOffset(rec.Timestamp.UnixNano() - t0),
 			Time:     rec.Timestamp.UTC().Format(time.RFC3339Nano),
-			Severity: cmp.Or(rec.SeverityText, traceSevText(rec.SeverityNumber)),
-			SevClass: "sev-" + traceSevClass(rec.SeverityNumber, rec.SeverityText),
-			Body:     traceText(rec.Body, traceLogBodyMax),
+			Severity: severityText(rec.SeverityNumber, rec.SeverityText),
+			SevClass: "sev-" + severityClass(rec.SeverityNumber, rec.SeverityText),
+			Body:     cutText(valueText(rec.Body), traceLogBodyMax),
 			Href:     v.LogsHref,
 		})
 		v.LogCount++
@@ -839,120 +818,10 @@ func traceSummary(id string, spans []logstore.Span) logstore.TraceSummary {
 	return s
 }
 
-// traceServiceHref is a service's page.
-func traceServiceHref(name string) string {
-	return "/services/" + url.PathEscape(name)
-}
-
-// traceKVs lists attributes sorted by key, values as text (JSON for
-// anything but a string).
-func traceKVs(m map[string]any) []traceKV {
-	out := make([]traceKV, 0, len(m))
-	for k, x := range m {
-		out = append(out, traceKV{k, traceText(x, 2000)})
-	}
-	slices.SortFunc(out, func(a, b traceKV) int { return strings.Compare(a.Key, b.Key) })
-	return out
-}
-
-// traceText is a value as text, cut at max characters.
-func traceText(x any, limit int) string {
-	var s string
-	switch x := x.(type) {
-	case nil:
-		return ""
-	case string:
-		s = x
-	default:
-		b, err := json.Marshal(x)
-		if err != nil {
-			s = fmt.Sprint(x)
-		} else {
-			s = string(b)
-		}
-	}
-	if len(s) > limit {
-		cut := limit
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
-}
-
-// traceSevClass is the severity's colour class: debug, info, warn,
-// error or fatal (OTLP severity numbers, or else the text).
-func traceSevClass(n int32, text string) string {
-	switch {
-	case n >= 21:
-		return "fatal"
-	case n >= 17:
-		return "error"
-	case n >= 13:
-		return "warn"
-	case n >= 9:
-		return "info"
-	case n >= 1:
-		return "debug"
-	}
-	switch strings.ToLower(text) {
-	case "fatal", "critical", "crit", "panic", "emergency", "alert":
-		return "fatal"
-	case "error", "err":
-		return "error"
-	case "warn", "warning":
-		return "warn"
-	case "debug", "trace":
-		return "debug"
-	}
-	return "info"
-}
-
-func traceSevText(n int32) string {
-	if n == 0 {
-		return "-"
-	}
-	return strings.ToUpper(traceSevClass(n, ""))
-}
-
 // traceOffset is a time relative to the trace's start, signed.
 func traceOffset(ns int64) string {
 	if ns < 0 {
-		return "-" + traceDur(-ns)
+		return "-" + formatDuration(time.Duration(-ns))
 	}
-	return "+" + traceDur(ns)
-}
-
-// traceDur formats nanoseconds with three significant digits at most:
-// 850ns, 12.5µs, 340ms, 1.25s, 2m5s.
-func traceDur(ns int64) string {
-	d := float64(ns)
-	num := func(x float64, unit string) string {
-		prec := 0
-		switch {
-		case x < 10:
-			prec = 2
-		case x < 100:
-			prec = 1
-		}
-		s := strconv.FormatFloat(x, 'f', prec, 64)
-		if strings.Contains(s, ".") {
-			s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-		}
-		return s + unit
-	}
-	switch {
-	case ns < 0:
-		return "0s"
-	case ns < 1000:
-		return strconv.FormatInt(ns, 10) + "ns"
-	case ns < 1e6:
-		return num(d/1e3, "µs")
-	case ns < 1e9:
-		return num(d/1e6, "ms")
-	case ns < 60e9:
-		return num(d/1e9, "s")
-	}
-	return time.Duration(ns).Round(time.Second).String()
+	return "+" + formatDuration(time.Duration(ns))
 }

@@ -238,26 +238,6 @@ func tpAttrs(tag string) map[string]string {
 	return out
 }
 
-// tpNoInline fails when a page carries inline script, style or event
-// handlers, which the CSP would refuse.
-func tpNoInline(t *testing.T, what, page string) {
-	t.Helper()
-	for _, tag := range regexp.MustCompile(`<script[^>]*>`).FindAllString(page, -1) {
-		if !strings.Contains(tag, " src=") {
-			t.Errorf("%s: inline script %s", what, tag)
-		}
-	}
-	if strings.Contains(page, "<style") || strings.Contains(page, " style=") {
-		t.Errorf("%s: inline style", what)
-	}
-	if m := regexp.MustCompile(`<[^>]*\son[a-z]+=`).FindString(page); m != "" {
-		t.Errorf("%s: inline event handler in %s", what, m)
-	}
-	if strings.Contains(page, "javascript:") {
-		t.Errorf("%s: javascript: URL", what)
-	}
-}
-
 func TestTracesPageSearch(t *testing.T) {
 	_, b, _ := tpFixture(t)
 	cases := []struct {
@@ -300,7 +280,7 @@ func TestTracesPageScatterAndTable(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /traces: %d", resp.StatusCode)
 	}
-	tpNoInline(t, "GET /traces", page)
+	noInlineCode(t, page)
 
 	points := tpPointRe.FindAllString(page, -1)
 	if len(points) != 3 {
@@ -472,7 +452,7 @@ func TestTraceView(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /traces/T1: %d\n%s", resp.StatusCode, page)
 	}
-	tpNoInline(t, "GET /traces/T1", page)
+	noInlineCode(t, page)
 
 	// The tree in depth-first order with depths; the critical path on A, C,
 	// E and F.

@@ -547,11 +547,30 @@ func parseMatcherSets(p parser.Parser, vs []string) ([][]*labels.Matcher, error)
 	return sets, nil
 }
 
-// promFail answers a query's error as Prometheus does (422 execution, 503
-// timeout, 499 canceled), except that an error from the store, or a panic
-// the engine recovered, is 500 with a request id and logged: its message
-// may carry internals (paths, SQL).
+// promFail answers a query's error as classifyPromError says, in
+// Prometheus' error shape; an internal error is logged with a request id.
 func (h *Handler) promFail(w http.ResponseWriter, r *http.Request, err error) {
+	c := classifyPromError(err)
+	if c.status == http.StatusInternalServerError {
+		h.internal(w, r, err)
+		return
+	}
+	writeError(w, c.status, c.kind, c.msg)
+}
+
+// promError is how a PromQL query's error is answered: an HTTP status,
+// Prometheus' errorType and a message that is safe to show.
+type promError struct {
+	status    int
+	kind, msg string
+}
+
+// classifyPromError maps a query's error as Prometheus does (422
+// execution, 503 timeout, 499 canceled), except that an error from the
+// store, or a panic the engine recovered, is internal (500, with no
+// message): its text may carry internals (paths, SQL). The API (promFail)
+// and the metrics explorer's table both answer by it.
+func classifyPromError(err error) promError {
 	var (
 		tooMany  *tooManySeriesError
 		timeout  promql.ErrQueryTimeout
@@ -562,20 +581,19 @@ func (h *Handler) promFail(w http.ResponseWriter, r *http.Request, err error) {
 	)
 	switch {
 	case errors.As(err, &tooMany):
-		writeError(w, http.StatusUnprocessableEntity, "execution", tooMany.Error())
+		return promError{http.StatusUnprocessableEntity, "execution", tooMany.Error()}
 	case errors.As(err, &timeout):
-		writeError(w, http.StatusServiceUnavailable, "timeout", timeout.Error())
+		return promError{http.StatusServiceUnavailable, "timeout", timeout.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
-		writeError(w, http.StatusServiceUnavailable, "timeout", "query timed out; narrow the time range or the query")
+		return promError{http.StatusServiceUnavailable, "timeout", "query timed out; narrow the time range or the query"}
 	case errors.As(err, &canceled):
-		writeError(w, statusClientClosed, "canceled", canceled.Error())
+		return promError{statusClientClosed, "canceled", canceled.Error()}
 	case errors.Is(err, context.Canceled):
-		writeError(w, statusClientClosed, "canceled", "query canceled")
+		return promError{statusClientClosed, "canceled", "query canceled"}
 	case errors.As(err, &store), errors.As(err, &pstore), errors.As(err, &panicked):
-		h.internal(w, r, err)
-	default:
-		writeError(w, http.StatusUnprocessableEntity, "execution", err.Error())
+		return promError{http.StatusInternalServerError, "internal", ""}
 	}
+	return promError{http.StatusUnprocessableEntity, "execution", err.Error()}
 }
 
 // promRespond writes Prometheus' success envelope

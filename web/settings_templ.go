@@ -688,7 +688,7 @@ func settingsUsers(v settingsView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = settingsRoleOptions(accountRoles, u.Role).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = settingsRoleOptions(accountRoles(), u.Role).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -837,7 +837,7 @@ func settingsUsers(v settingsView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = settingsRoleOptions(accountRoles, v.UserForm.Role).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = settingsRoleOptions(accountRoles(), v.UserForm.Role).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1085,7 +1085,7 @@ func settingsKeys(v settingsView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = settingsRoleOptions(accountRoles, v.KeyForm.Role).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = settingsRoleOptions(accountRoles(), v.KeyForm.Role).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

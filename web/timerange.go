@@ -21,21 +21,37 @@ type pageRange struct {
 // defaults to, plus a day.
 const maxPageRange = 31 * 24 * time.Hour
 
+// relativeRange is a choice of the range picker.
+type relativeRange struct{ From, Label string }
+
 // relativeRanges are the choices of the range picker.
-var relativeRanges = []struct{ From, Label string }{
-	{"now-5m", "Last 5 minutes"},
-	{"now-15m", "Last 15 minutes"},
-	{"now-1h", "Last hour"},
-	{"now-3h", "Last 3 hours"},
-	{"now-12h", "Last 12 hours"},
-	{"now-24h", "Last 24 hours"},
-	{"now-7d", "Last 7 days"},
+func relativeRanges() [7]relativeRange {
+	return [...]relativeRange{
+		{"now-5m", "Last 5 minutes"},
+		{"now-15m", "Last 15 minutes"},
+		{"now-1h", "Last hour"},
+		{"now-3h", "Last 3 hours"},
+		{"now-12h", "Last 12 hours"},
+		{"now-24h", "Last 24 hours"},
+		{"now-7d", "Last 7 days"},
+	}
 }
 
 // parseTimeRange reads the range from r's query: range (relative, until
 // now) or from and to, defaulting to def ago until now. Bad values are an
-// error naming the parameter.
+// error naming the parameter; the range is then the default one, which the
+// page's form shows again beside the message.
 func parseTimeRange(r *http.Request, now time.Time, def string) (pageRange, error) {
+	tr, err := parseRequestRange(r, now, def)
+	if err != nil {
+		start, _ := parseTimePoint(def, now)
+		return pageRange{From: def, To: "now", Start: start, End: now}, err
+	}
+	return tr, nil
+}
+
+// parseRequestRange is parseTimeRange without the fallback.
+func parseRequestRange(r *http.Request, now time.Time, def string) (pageRange, error) {
 	tr := pageRange{From: r.FormValue("from"), To: r.FormValue("to")}
 	if rel := r.FormValue("range"); rel != "" {
 		// The picker's relative choice wins over the from and to fields
@@ -107,7 +123,7 @@ func (tr pageRange) isRelative() bool {
 
 // isListed reports whether the range is one of the picker's choices.
 func (tr pageRange) isListed() bool {
-	for _, rr := range relativeRanges {
+	for _, rr := range relativeRanges() {
 		if rr.From == tr.From {
 			return true
 		}

@@ -275,11 +275,7 @@ func isFragment(r *http.Request) bool {
 
 // renderError renders an error page (or, for htmx, the message alone).
 func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
-	if isFragment(r) {
-		h.render(w, r, status, errorMessage(msg))
-		return
-	}
-	h.render(w, r, status, errorPage(h.chrome(r, title, ""), title, msg))
+	h.renderPage(w, r, status, errorPage(h.chrome(r, title, ""), title, msg), errorMessage(msg))
 }
 
 // uiInternal answers an internal error on a page: logged once with a
