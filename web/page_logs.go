@@ -108,7 +108,12 @@ type logsResults struct {
 	Rows       []logRow
 	Total      uint64
 	TotalExact bool
-	Hist       histogram
+	// Hist is drawn with the page when HistURL is empty; otherwise the
+	// page loads it from HistURL once shown (htmx), so that the rows do
+	// not wait for the counting. Without JavaScript, HistInline links to
+	// the page with the histogram drawn in.
+	Hist                histogram
+	HistURL, HistInline string
 	// OlderURL pages to older records ("" on the last page); NewestURL
 	// goes back to the newest ("" when this is the newest page).
 	OlderURL, NewestURL string
@@ -183,7 +188,7 @@ func (h *Handler) logsPage(w http.ResponseWriter, r *http.Request) {
 	} else {
 		ctx, cancel := h.queryContext(r)
 		defer cancel()
-		res, err := h.logsResults(ctx, v.Query, tr, now)
+		res, err := h.logsResults(ctx, v.Query, tr, now, r.FormValue("hist") == "1")
 		var in *logstore.InputError
 		switch {
 		case err == nil:
@@ -204,8 +209,34 @@ func (h *Handler) logsPage(w http.ResponseWriter, r *http.Request) {
 	h.renderPage(w, r, status, logsPage(v), logsResultsBody(v))
 }
 
-// logsResults runs the page's search and, beside it, the histogram.
-func (h *Handler) logsResults(ctx context.Context, query string, tr pageRange, now time.Time) (*logsResults, error) {
+// logsHistogramPage serves GET /logs/histogram?query=&from=&to=: the
+// volume histogram alone, which the logs page loads after its rows.
+func (h *Handler) logsHistogramPage(w http.ResponseWriter, r *http.Request) {
+	tr, err := parseTimeRange(r, time.Now().UTC(), logsDefaultRange)
+	if err != nil {
+		h.render(w, r, http.StatusBadRequest, errorMessage("Bad time range: "+err.Error()))
+		return
+	}
+	ctx, cancel := h.queryContext(r)
+	defer cancel()
+	hist, err := h.logHistogram(ctx, strings.TrimSpace(r.FormValue("query")), tr)
+	var in *logstore.InputError
+	switch {
+	case errors.As(err, &in):
+		h.render(w, r, http.StatusBadRequest, errorMessage("Bad query: "+in.Error()))
+	case errors.Is(err, context.DeadlineExceeded):
+		h.render(w, r, http.StatusServiceUnavailable, errorMessage("Counting took too long. Narrow the time range or the query."))
+	case errors.Is(err, context.Canceled):
+	case err != nil:
+		h.uiInternal(w, r, err)
+	default:
+		h.render(w, r, http.StatusOK, logsHistogram(hist))
+	}
+}
+
+// logsResults runs the page's search and, beside it when inlineHist, the
+// histogram; otherwise the page loads the histogram from /logs/histogram.
+func (h *Handler) logsResults(ctx context.Context, query string, tr pageRange, now time.Time, inlineHist bool) (*logsResults, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -213,10 +244,14 @@ func (h *Handler) logsResults(ctx context.Context, query string, tr pageRange, n
 		histErr error
 		done    = make(chan struct{})
 	)
-	go func() {
-		defer close(done)
-		hist, histErr = h.logHistogram(ctx, query, tr)
-	}()
+	if inlineHist {
+		go func() {
+			defer close(done)
+			hist, histErr = h.logHistogram(ctx, query, tr)
+		}()
+	} else {
+		close(done)
+	}
 	page, err := h.logsPageRecords(ctx, query, tr)
 	if err != nil {
 		cancel()
@@ -229,6 +264,15 @@ func (h *Handler) logsResults(ctx context.Context, query string, tr pageRange, n
 		return nil, histErr
 	}
 	page.Hist = hist
+	if !inlineHist {
+		q := rangeQuery(tr)
+		if query != "" {
+			q.Set("query", query)
+		}
+		page.HistURL = "/logs/histogram?" + q.Encode()
+		q.Set("hist", "1")
+		page.HistInline = "/logs?" + q.Encode()
+	}
 	page.TailURL = "/logs/tail"
 	if query != "" {
 		page.TailURL += "?" + url.Values{"query": {query}}.Encode()

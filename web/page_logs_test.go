@@ -220,7 +220,7 @@ func TestLogsPageFilters(t *testing.T) {
 		t.Errorf("GET /logs: CSP %q", csp)
 	}
 	noInlineCode(t, page)
-	for _, id := range []string{"logs-form", "logs-query", "histogram", "log-table", "live-controls", "logs-older", "logs-help"} {
+	for _, id := range []string{"logs-form", "logs-query", "histogram-pending", "histogram-inline", "log-table", "live-controls", "logs-older", "logs-help"} {
 		if !strings.Contains(page, `data-testid="`+id+`"`) {
 			t.Errorf("GET /logs: no data-testid %q", id)
 		}
@@ -347,30 +347,48 @@ func TestLogsHistogram(t *testing.T) {
 					total++
 				}
 			}
-			path := "/logs"
+			// The page loads its histogram after the rows; without
+			// JavaScript, hist=1 draws it in.
+			q := url.Values{}
 			if c.query != "" {
-				path += "?" + url.Values{"query": {c.query}}.Encode()
+				q.Set("query", c.query)
 			}
-			page := logsGet(t, b, path, 200)
-			got := map[string]int{}
-			for _, m := range logsBarRE.FindAllStringSubmatch(page, -1) {
-				n, _ := strconv.Atoi(m[2])
-				got[m[1]] += n
+			pending := logsGet(t, b, "/logs?"+q.Encode(), 200)
+			m := regexp.MustCompile(`data-testid="histogram-pending" hx-get="([^"]+)"`).FindStringSubmatch(pending)
+			if m == nil {
+				t.Fatalf("query %q: the page does not load its histogram", c.query)
 			}
-			if fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Errorf("query %q: bars add up to %v, want %v", c.query, got, want)
-			}
-			buckets := strings.Count(page, `data-testid="hist-bucket"`)
-			if buckets < 30 || buckets > 50 {
-				t.Errorf("query %q: %d buckets, want 30 to 50", c.query, buckets)
-			}
-			if !strings.Contains(page, `data-total="`+strconv.Itoa(total)+`" data-exact="true"`) {
-				t.Errorf("query %q: histogram total is not an exact %d: %s", c.query, total, regexp.MustCompile(`data-testid="histogram"[^>]*`).FindString(page))
-			}
-			if strings.Contains(page, `data-testid="hist-skipped"`) || strings.Contains(page, "hist-inexact") {
-				t.Errorf("query %q: buckets not counted or inexact in a small store", c.query)
+			hxPath := html.UnescapeString(m[1])
+			q.Set("hist", "1")
+			for _, path := range []string{hxPath, "/logs?" + q.Encode()} {
+				logsCheckHistogram(t, b, path, c.query, want, total)
 			}
 		})
+	}
+}
+
+// logsCheckHistogram checks the histogram path answers against what the
+// query matches.
+func logsCheckHistogram(t *testing.T, b *browser, path, query string, want map[string]int, total int) {
+	t.Helper()
+	page := logsGet(t, b, path, 200)
+	got := map[string]int{}
+	for _, m := range logsBarRE.FindAllStringSubmatch(page, -1) {
+		n, _ := strconv.Atoi(m[2])
+		got[m[1]] += n
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s (query %q): bars add up to %v, want %v", path, query, got, want)
+	}
+	buckets := strings.Count(page, `data-testid="hist-bucket"`)
+	if buckets < 30 || buckets > 50 {
+		t.Errorf("%s (query %q): %d buckets, want 30 to 50", path, query, buckets)
+	}
+	if !strings.Contains(page, `data-total="`+strconv.Itoa(total)+`" data-exact="true"`) {
+		t.Errorf("%s (query %q): histogram total is not an exact %d: %s", path, query, total, regexp.MustCompile(`data-testid="histogram"[^>]*`).FindString(page))
+	}
+	if strings.Contains(page, `data-testid="hist-skipped"`) || strings.Contains(page, "hist-inexact") {
+		t.Errorf("%s (query %q): buckets not counted or inexact in a small store", path, query)
 	}
 }
 

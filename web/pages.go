@@ -17,6 +17,7 @@ func (h *Handler) pageRoutes() {
 	// Logs explorer and live tail (page_logs.go).
 	h.mux.Handle("GET /logs", h.page(auth.RoleViewer, h.logsPage))
 	h.mux.Handle("GET /logs/tail", h.page(auth.RoleViewer, newLogTail(h).serve))
+	h.mux.Handle("GET /logs/histogram", h.page(auth.RoleViewer, h.logsHistogramPage))
 
 	// Metrics explorer: PromQL as a chart or a table (page_explore.go).
 	h.mux.Handle("GET /explore", h.page(auth.RoleViewer, h.explore))
