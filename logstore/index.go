@@ -442,8 +442,12 @@ func (si *signalIndex) close() error {
 	return errors.Join(errs...)
 }
 
-// severityName maps an OTLP severity number to its short name.
-func severityName(n int32) string {
+// SeverityName names the range an OTLP severity number falls in
+// (https://opentelemetry.io/docs/specs/otel/logs/data-model/#field-severitynumber):
+// trace, debug, info, warn, error or fatal, or "" outside 1 to 24. The
+// store files log records under it and the query language's severity
+// field matches it.
+func SeverityName(n int32) string {
 	switch {
 	case n >= 1 && n <= 4:
 		return "trace"
@@ -601,7 +605,7 @@ func (ix *indexer) step(ctx context.Context, maxDocs int) error {
 					continue
 				}
 				v = logView(&r, ix.si.text)
-				k = groupKey{service: r.Service, severity: severityName(r.SeverityNumber)}
+				k = groupKey{service: r.Service, severity: SeverityName(r.SeverityNumber)}
 				if k.severity == "" {
 					k.severity = normSeverity(r.SeverityText)
 				}

@@ -104,7 +104,7 @@ func logView(r *LogRecord, text analysis.Analyzer) *view {
 	v.body = stringify(r.Body)
 	sev := normSeverity(r.SeverityText)
 	v.str(fieldSeverity, sev)
-	if n := severityName(r.SeverityNumber); n != "" && n != sev {
+	if n := SeverityName(r.SeverityNumber); n != "" && n != sev {
 		v.str(fieldSeverity, n)
 	}
 	if r.SeverityNumber != 0 {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/prometheus/common/model"
+
+	"github.com/lookout-dev/lookout/logstore"
 )
 
 // The view helpers every page shares: how durations, times, severities and
@@ -139,7 +141,7 @@ func severityClasses() [6]string {
 // its OTLP number's range when it has one, as the store's severity field
 // groups records, else that of its text.
 func severityClass(number int32, text string) string {
-	if name := severityRange(number); name != "" {
+	if name := logstore.SeverityName(number); name != "" {
 		return severityNameClass(name)
 	}
 	return severityNameClass(text)
@@ -152,7 +154,7 @@ func severityText(number int32, text string) string {
 	if text != "" {
 		return text
 	}
-	return severityRange(number)
+	return logstore.SeverityName(number)
 }
 
 // severityNameClass maps a severity name (the store's name of a number's
@@ -171,28 +173,6 @@ func severityNameClass(name string) string {
 		return "debug"
 	}
 	return "other"
-}
-
-// severityRange names the range an OTLP severity number falls in
-// (https://opentelemetry.io/docs/specs/otel/logs/data-model/#field-severitynumber),
-// or "" outside 1 to 24. logstore's severityName, which files records by
-// it, says the same.
-func severityRange(n int32) string {
-	switch {
-	case n >= 1 && n <= 4:
-		return "trace"
-	case n >= 5 && n <= 8:
-		return "debug"
-	case n >= 9 && n <= 12:
-		return "info"
-	case n >= 13 && n <= 16:
-		return "warn"
-	case n >= 17 && n <= 20:
-		return "error"
-	case n >= 21 && n <= 24:
-		return "fatal"
-	}
-	return ""
 }
 
 // --- attributes ---
