@@ -50,7 +50,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.showLogin(w, r, http.StatusForbidden, next, user, "The login form expired. Please try again.")
 		return
 	}
-	s, err := h.opts.Sessions.Login(r.Context(), user, password, clientAddr(r))
+	s, err := h.opts.Sessions.Login(r.Context(), user, password, h.clientAddr(r))
 	var limited *auth.RateLimitError
 	switch {
 	case errors.As(err, &limited):

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"strings"
@@ -134,7 +135,7 @@ func (h *Handler) identify(r *http.Request) (viewer, error) {
 			return viewer{}, err // meta.db could not answer: not a sign-out
 		}
 	}
-	p, err := h.opts.Auth.AuthenticateRequest(r)
+	p, err := h.opts.Auth.AuthenticateRequestFrom(r, h.clientAddr(r))
 	if err != nil {
 		return viewer{}, err
 	}
@@ -241,14 +242,48 @@ func safeNext(next string) string {
 	return u.String()
 }
 
-// clientAddr is the address login attempts are counted against: the
-// connection's peer, not a header a client can set.
-func clientAddr(r *http.Request) string {
+// clientAddr is the address failed sign-ins are counted against: the
+// connection's peer or, when the peer is a trusted proxy, the nearest
+// address in X-Forwarded-For that is not one (the entries a client adds
+// itself are to the left of those its proxies add, so they are never
+// reached while a trusted proxy is in between).
+func (h *Handler) clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if !h.trusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		if _, err := netip.ParseAddr(hop); err != nil {
+			return host // a malformed list: count the proxy, not a guess
+		}
+		if !h.trusted(hop) {
+			return hop
+		}
+		host = hop
 	}
 	return host
+}
+
+func (h *Handler) trusted(addr string) bool {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range h.opts.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func randomToken() string {

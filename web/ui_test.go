@@ -2,15 +2,19 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/lookout-dev/lookout/auth"
+	"github.com/lookout-dev/lookout/web"
 )
 
 // browser is an HTTP client with a cookie jar that does not follow
@@ -296,5 +300,39 @@ func TestSessionStoreDown(t *testing.T) {
 	resp, body := b.do("GET", "/logs", nil, nil)
 	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(body, "request id") {
 		t.Errorf("page with meta.db closed: %d, want 500 with a request id", resp.StatusCode)
+	}
+}
+
+// TestLoginLimitBehindProxy: behind a trusted proxy, failed sign-ins count
+// against the client X-Forwarded-For names, so one client's guessing does
+// not lock out the others.
+func TestLoginLimitBehindProxy(t *testing.T) {
+	a, st := openDeps(t)
+	h, err := web.New(web.Options{Auth: a, Sessions: a, Logs: st, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+
+	try := func(client, user, password string) int {
+		b := newBrowser(t, srv.URL)
+		via := map[string]string{"X-Forwarded-For": client}
+		_, page := b.do("GET", "/login", nil, via)
+		resp, _ := b.do("POST", "/login", url.Values{"user": {user}, "password": {password}, "_csrf": {formToken(t, page)}}, via)
+		return resp.StatusCode
+	}
+	// Twenty failures from one client, each for a different user (so the
+	// per-user limit is not what stops it).
+	for i := range 20 {
+		if code := try("198.51.100.1", fmt.Sprintf("nobody-%d", i), "wrong-password"); code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d, want 401", i+1, code)
+		}
+	}
+	if code := try("198.51.100.1", "admin", "admin-password-1"); code != http.StatusTooManyRequests {
+		t.Errorf("the guessing client signing in: %d, want 429", code)
+	}
+	if code := try("198.51.100.2", "admin", "admin-password-1"); code != http.StatusSeeOther {
+		t.Errorf("another client behind the same proxy signing in: %d, want 303", code)
 	}
 }

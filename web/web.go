@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -23,7 +24,9 @@ import (
 
 // Authenticator says who a request is from.
 type Authenticator interface {
-	AuthenticateRequest(r *http.Request) (auth.Principal, error)
+	// AuthenticateRequestFrom checks r's credentials; addr is the
+	// client's address, for the limit on failed sign-ins.
+	AuthenticateRequestFrom(r *http.Request, addr string) (auth.Principal, error)
 }
 
 // LogSearcher answers log and trace queries.
@@ -74,6 +77,10 @@ type Options struct {
 	// Accounts manages users, API keys and ingest tokens on the settings
 	// page; nil leaves that page answering 404.
 	Accounts Accounts
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client whose failed sign-ins are counted; a request from any
+	// other address is counted against that address.
+	TrustedProxies []netip.Prefix
 	// SecureCookies marks cookies Secure even when a request did not come
 	// over TLS here: lookout is behind a TLS-terminating proxy (its
 	// external URL is https).

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -50,9 +51,13 @@ type config struct {
 	AlertmanagerConfig string    `yaml:"alertmanager_config"`
 	// ExternalURL is where users reach lookout, the base of the links in
 	// alerts; empty means http://<hostname>:<HTTP port>.
-	ExternalURL        string   `yaml:"external_url"`
-	BuiltinRules       bool     `yaml:"builtin_rules"`
-	EvaluationInterval duration `yaml:"evaluation_interval"`
+	ExternalURL string `yaml:"external_url"`
+	// TrustedProxies are the reverse proxies (addresses or CIDR ranges)
+	// whose X-Forwarded-For lookout believes, to count sign-in failures
+	// per client rather than per proxy.
+	TrustedProxies     listValue `yaml:"trusted_proxies"`
+	BuiltinRules       bool      `yaml:"builtin_rules"`
+	EvaluationInterval duration  `yaml:"evaluation_interval"`
 	// Prometheus' --rules.alert.* settings.
 	ForGracePeriod  duration `yaml:"rules_for_grace_period"`
 	OutageTolerance duration `yaml:"rules_outage_tolerance"`
@@ -116,6 +121,7 @@ func (c *config) options() []option {
 		{"log-rules", "LOOKOUT_LOG_RULES", "comma-separated globs of log rule files", &c.LogRules},
 		{"alertmanager-config", "LOOKOUT_ALERTMANAGER_CONFIG", "a standard alertmanager.yml (empty: alerts stay in lookout and notify no one)", (*strValue)(&c.AlertmanagerConfig)},
 		{"external-url", "LOOKOUT_EXTERNAL_URL", "the URL users reach lookout at, for links in alerts (default http://<hostname>:<port>)", (*strValue)(&c.ExternalURL)},
+		{"trusted-proxies", "LOOKOUT_TRUSTED_PROXIES", "comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client (for the sign-in limit)", &c.TrustedProxies},
 		{"builtin-rules", "LOOKOUT_BUILTIN_RULES", "evaluate lookout's rules about itself (stalled or refused ingestion, full disk, failing rules)", (*boolValue)(&c.BuiltinRules)},
 		{"evaluation-interval", "LOOKOUT_EVALUATION_INTERVAL", "interval of rule groups that set none", &c.EvaluationInterval},
 		{"rules-for-grace-period", "LOOKOUT_RULES_FOR_GRACE_PERIOD", "after a restart, the least time a restored pending alert waits before firing (Prometheus' rules.alert.for-grace-period)", &c.ForGracePeriod},
@@ -226,6 +232,9 @@ func (c config) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log-format %q is not json or text", c.LogFormat))
 	}
+	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("trusted-proxies: %w", err))
+	}
 	if c.MaxRequestSize < 1024 {
 		errs = append(errs, fmt.Errorf("max-request-size %d is below 1KiB", c.MaxRequestSize))
 	}
@@ -284,6 +293,24 @@ func (l *listValue) Set(v string) error {
 		}
 	}
 	return nil
+}
+
+// parsePrefixes reads addresses ("10.0.0.7") and CIDR ranges
+// ("10.0.0.0/8") as prefixes.
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or a CIDR range", s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // duration is a time.Duration that also takes days and weeks ("7d", "2w").

@@ -60,6 +60,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad env value", nil, map[string]string{"LOOKOUT_MAX_REQUEST_SIZE": "huge"}, "LOOKOUT_MAX_REQUEST_SIZE"},
 		{"short retention", []string{"--retention-logs", "5m"}, nil, "shorter than 1h"},
 		{"bad log level", []string{"--log-level", "loud"}, nil, "log-level"},
+		{"bad trusted proxy", nil, map[string]string{"LOOKOUT_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, `trusted-proxies: "proxy.local" is not an address or a CIDR range`},
 		{"missing file", []string{"--config", filepath.Join(dir, "missing.yaml")}, nil, "read config"},
 		{"stray argument", []string{"extra"}, nil, "unexpected argument"},
 	}

@@ -181,13 +181,18 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 	}()
 	log.Info("alerting_open", "external_url", ext.String())
 
+	proxies, err := parsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("trusted-proxies: %w", err)
+	}
 	handler, err := web.New(web.Options{
-		Logger:        log.With("component", "web"),
-		Auth:          authSvc,
-		Sessions:      authSvc,
-		Accounts:      authSvc,
-		SecureCookies: ext.Scheme == "https",
-		Logs:          store,
+		Logger:         log.With("component", "web"),
+		Auth:           authSvc,
+		Sessions:       authSvc,
+		Accounts:       authSvc,
+		SecureCookies:  ext.Scheme == "https",
+		TrustedProxies: proxies,
+		Logs:           store,
 		Ready: []web.Check{
 			{Name: "metadata", Func: authSvc.Ping},
 			{Name: "logstore", Func: store.Ping},
