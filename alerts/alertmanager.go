@@ -519,18 +519,6 @@ func redactURLs(err error) error {
 	return errors.New(urlInMessage.ReplaceAllString(err.Error(), "<URL redacted>"))
 }
 
-// loadAlertmanagerConfig parses and checks an Alertmanager configuration file
-// for `lookout check-config`: the YAML, the routes, receivers and matchers,
-// the templates it names and each receiver's settings. Every problem reads
-// "file:line: message".
-func loadAlertmanagerConfig(path string) (*config.Config, error) {
-	c, err := loadAMConfig(path, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return nil, err
-	}
-	return c.conf, nil
-}
-
 // loadAMConfig loads and checks a configuration ("" for the default) and
 // builds its templates and receivers, ready for use.
 func loadAMConfig(path string, logger *slog.Logger) (_ *amConfig, err error) {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/alertmanager/alert"
+	"github.com/prometheus/alertmanager/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 )
@@ -852,4 +853,14 @@ func TestAlertmanagerConfigErrorsHideURLs(t *testing.T) {
 	if strings.Contains(err.Error(), "SUPERSECRET") || !strings.Contains(err.Error(), path+":") {
 		t.Errorf("error %q: want file:line and no secret", err)
 	}
+}
+
+// loadAlertmanagerConfig is loadAMConfig as CheckFiles runs it, quiet, for
+// the configuration alone.
+func loadAlertmanagerConfig(path string) (*config.Config, error) {
+	c, err := loadAMConfig(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	return c.conf, nil
 }

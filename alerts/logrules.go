@@ -542,20 +542,11 @@ func formatLogSamples(recs []logstore.LogRecord) string {
 		b.WriteByte(' ')
 		b.WriteString(cmp.Or(r.Service, "-"))
 		b.WriteByte(' ')
-		b.WriteString(cmp.Or(strings.ToUpper(r.SeverityText), logSeverityName(r.SeverityNumber), "-"))
+		b.WriteString(cmp.Or(strings.ToUpper(cmp.Or(r.SeverityText, logstore.SeverityName(r.SeverityNumber))), "-"))
 		b.WriteByte(' ')
 		b.WriteString(oneLineBody(r.Body))
 	}
 	return b.String()
-}
-
-// logSeverityName names an OTLP severity number's range
-// (https://opentelemetry.io/docs/specs/otel/logs/data-model/#field-severitynumber).
-func logSeverityName(n int32) string {
-	if n < 1 || n > 24 {
-		return ""
-	}
-	return [...]string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}[(n-1)/4]
 }
 
 // oneLineBody is a body on one line, cut to logSampleChars characters.

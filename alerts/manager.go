@@ -141,7 +141,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Manager, error) {
 		opts.Registerer = prometheus.NewRegistry()
 	}
 	if opts.Parser == nil {
-		opts.Parser = parser.NewParser(parser.Options{EnableExperimentalFunctions: true, ExperimentalDurationExpr: true})
+		opts.Parser = newParser()
 	}
 	m := &Manager{cfg: cfg, log: opts.Logger, opts: opts, parser: opts.Parser, traceIDs: map[uint64]string{}}
 	files, logGroups, amc, err := m.load()
@@ -255,25 +255,8 @@ func (m *Manager) AlertmanagerAPI() http.Handler { return m.am.handler() }
 // the Alertmanager configuration, built and ready for use (nil without a
 // file).
 func (m *Manager) load() ([]string, []*logRuleGroup, *amConfig, error) {
-	files, logFiles, err := resolveFiles(m.cfg)
+	files, logGroups, amc, err := loadFiles(m.cfg, m.parser, m.opts.Logs != nil, m.log.With("component", "alertmanager"))
 	if err != nil {
-		return nil, nil, nil, err
-	}
-	var errs []error
-	for _, f := range files {
-		errs = append(errs, checkRuleFile(f, m.parser)...)
-	}
-	logGroups, err := loadLogRuleFiles(logFiles)
-	errs = append(errs, err)
-	if len(logGroups) > 0 && m.opts.Logs == nil {
-		errs = append(errs, errors.New("log rules need the log store"))
-	}
-	var amc *amConfig
-	if m.cfg.AlertmanagerConfig != "" {
-		amc, err = loadAMConfig(m.cfg.AlertmanagerConfig, m.log.With("component", "alertmanager"))
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
 		return nil, nil, nil, err
 	}
 	if m.cfg.BuiltinRules {
@@ -287,23 +270,44 @@ func (m *Manager) load() ([]string, []*logRuleGroup, *amConfig, error) {
 // file:line: message.
 func CheckFiles(cfg Config, p parser.Parser) error {
 	if p == nil {
-		p = parser.NewParser(parser.Options{EnableExperimentalFunctions: true, ExperimentalDurationExpr: true})
+		p = newParser()
 	}
+	_, _, _, err := loadFiles(cfg, p, true, slog.New(slog.DiscardHandler))
+	return err
+}
+
+// loadFiles resolves and checks the files cfg names, for Open, Reload and
+// CheckFiles alike: the rule files, the parsed log rule groups, and the
+// Alertmanager configuration (nil without a file). Log rules are an error
+// without a log store (haveLogs false).
+func loadFiles(cfg Config, p parser.Parser, haveLogs bool, amLogger *slog.Logger) ([]string, []*logRuleGroup, *amConfig, error) {
 	files, logFiles, err := resolveFiles(cfg)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	var errs []error
 	for _, f := range files {
 		errs = append(errs, checkRuleFile(f, p)...)
 	}
-	_, err = loadLogRuleFiles(logFiles)
+	logGroups, err := loadLogRuleFiles(logFiles)
 	errs = append(errs, err)
+	if len(logGroups) > 0 && !haveLogs {
+		errs = append(errs, errors.New("log rules need the log store"))
+	}
+	var amc *amConfig
 	if cfg.AlertmanagerConfig != "" {
-		_, err := loadAlertmanagerConfig(cfg.AlertmanagerConfig)
+		amc, err = loadAMConfig(cfg.AlertmanagerConfig, amLogger)
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, nil, err
+	}
+	return files, logGroups, amc, nil
+}
+
+// newParser is the PromQL parser rules use when the caller gives none.
+func newParser() parser.Parser {
+	return parser.NewParser(parser.Options{EnableExperimentalFunctions: true, ExperimentalDurationExpr: true})
 }
 
 // resolveFiles expands the rule file globs. A glob that matches nothing is

@@ -126,35 +126,34 @@ func (s *Service) createSession(ctx context.Context, user string, role Role, has
 	now := s.now()
 	expires := now.Add(s.sessionTTL)
 
-	tx, err := s.db.BeginTx(ctx, nil)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// Inserting only if the password is still the one verified closes the race with SetPassword
+		// and DeleteUser: a sign-in with the old password that was under way cannot outlive them.
+		res, err := tx.ExecContext(ctx, `INSERT INTO sessions (id_sha256, user, csrf, created_at, expires_at, last_seen_at)
+			SELECT ?, name, ?, ?, ?, ? FROM users WHERE name = ? AND password_hash = ?`,
+			hex.EncodeToString(h[:]), csrf, now.UnixMilli(), expires.UnixMilli(), now.UnixMilli(), user, hash)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return unauthenticated("wrong user name or password")
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE rowid IN (
+			SELECT rowid FROM sessions WHERE user = ? ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?)`,
+			user, maxSessionsPerUser); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE rowid IN (
+			SELECT rowid FROM sessions WHERE expires_at <= ? OR last_seen_at <= ? LIMIT ?)`,
+			now.UnixMilli(), now.Add(-s.sessionIdle).UnixMilli(), expiredPerLogin)
+		return err
+	})
+	if errors.Is(err, ErrUnauthenticated) {
+		return Session{}, err
+	}
 	if err != nil {
-		return Session{}, fmt.Errorf("create session: %w", err)
-	}
-	defer tx.Rollback()
-	// Inserting only if the password is still the one verified closes the race with SetPassword
-	// and DeleteUser: a sign-in with the old password that was under way cannot outlive them.
-	res, err := tx.ExecContext(ctx, `INSERT INTO sessions (id_sha256, user, csrf, created_at, expires_at, last_seen_at)
-		SELECT ?, name, ?, ?, ?, ? FROM users WHERE name = ? AND password_hash = ?`,
-		hex.EncodeToString(h[:]), csrf, now.UnixMilli(), expires.UnixMilli(), now.UnixMilli(), user, hash)
-	if err != nil {
-		return Session{}, fmt.Errorf("create session: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return Session{}, fmt.Errorf("create session: %w", err)
-	} else if n == 0 {
-		return Session{}, unauthenticated("wrong user name or password")
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE rowid IN (
-		SELECT rowid FROM sessions WHERE user = ? ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?)`,
-		user, maxSessionsPerUser); err != nil {
-		return Session{}, fmt.Errorf("create session: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE rowid IN (
-		SELECT rowid FROM sessions WHERE expires_at <= ? OR last_seen_at <= ? LIMIT ?)`,
-		now.UnixMilli(), now.Add(-s.sessionIdle).UnixMilli(), expiredPerLogin); err != nil {
-		return Session{}, fmt.Errorf("create session: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
 		return Session{}, fmt.Errorf("create session: %w", err)
 	}
 	return Session{ID: id, CSRF: csrf, User: user, Role: role, ExpiresAt: time.UnixMilli(expires.UnixMilli()).UTC()}, nil
