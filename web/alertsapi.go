@@ -40,7 +40,7 @@ type AlertRules interface {
 // answer gzipped when the client accepts it. It does not need the PromQL
 // API: log rules work without metrics.
 func (h *Handler) alertsRoute(next http.HandlerFunc) http.HandlerFunc {
-	return promGzip(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return h.gzip(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h.opts.Alerts == nil {
 			writeError(w, http.StatusNotFound, "not_found", "alerting is not enabled")
 			return

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"slices"
@@ -188,16 +187,7 @@ func newAlertsFixture(t *testing.T, rules web.AlertRules, am http.Handler) *prom
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &promFixture{fixture: &fixture{srv: httptest.NewServer(h), auth: a, store: st, tokens: map[auth.Role]string{}}, h: h}
-	t.Cleanup(f.srv.Close)
-	for _, r := range []auth.Role{auth.RoleViewer, auth.RoleEditor, auth.RoleIngest} {
-		tok, err := a.CreateToken(context.Background(), "t-"+string(r), r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.tokens[r] = tok
-	}
-	return f
+	return &promFixture{fixture: serveFixture(t, h, a, st, auth.RoleViewer, auth.RoleEditor, auth.RoleIngest), h: h}
 }
 
 func bearerOf(tok string) func(*http.Request) {

@@ -24,6 +24,23 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	a, st := openDeps(t)
+	h, err := web.New(web.Options{
+		Auth: a, Sessions: a, Logs: st,
+		Ready: []web.Check{{Name: "logstore", Func: st.Ping}},
+		Metrics: func(w http.ResponseWriter) {
+			io.WriteString(w, "lookout_up 1\n")
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveFixture(t, h, a, st, auth.RoleViewer, auth.RoleIngest)
+}
+
+// openDeps opens the auth service and log store a handler needs.
+func openDeps(t testing.TB) (*auth.Service, *logstore.Store) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	a, err := auth.Open(ctx, auth.Config{DataDir: dir, AdminPassword: "admin-password-1"}, auth.Options{})
@@ -36,20 +53,17 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h, err := web.New(web.Options{
-		Auth: a, Sessions: a, Logs: st,
-		Ready: []web.Check{{Name: "logstore", Func: st.Ping}},
-		Metrics: func(w http.ResponseWriter) {
-			io.WriteString(w, "lookout_up 1\n")
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	return a, st
+}
+
+// serveFixture serves h, built over a and st, with an API key "t-<role>"
+// for each of roles.
+func serveFixture(t *testing.T, h http.Handler, a *auth.Service, st *logstore.Store, roles ...auth.Role) *fixture {
+	t.Helper()
 	f := &fixture{srv: httptest.NewServer(h), auth: a, store: st, tokens: map[auth.Role]string{}}
 	t.Cleanup(f.srv.Close)
-	for _, r := range []auth.Role{auth.RoleViewer, auth.RoleIngest} {
-		tok, err := a.CreateToken(ctx, "t-"+string(r), r)
+	for _, r := range roles {
+		tok, err := a.CreateToken(context.Background(), "t-"+string(r), r)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"html"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -112,8 +111,7 @@ func apFixture(t *testing.T, rules web.AlertRules, sil web.Silencer) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{srv: httptest.NewServer(h), auth: a, store: st, tokens: map[auth.Role]string{}}
-	t.Cleanup(f.srv.Close)
+	f := serveFixture(t, h, a, st)
 	ctx := context.Background()
 	for _, u := range []struct {
 		name string

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -239,16 +238,11 @@ func formatSeries(ls labels.Labels) string {
 }
 
 // formatSampleValue writes a sample's value as Prometheus' API does
-// (NaN, +Inf, -Inf; native histograms in their text form).
+// (NaN, +Inf, -Inf, as strconv writes them; native histograms in their
+// text form).
 func formatSampleValue(s promql.Sample) string {
 	if s.H != nil {
 		return s.H.String()
-	}
-	switch {
-	case math.IsInf(s.F, 1):
-		return "+Inf"
-	case math.IsInf(s.F, -1):
-		return "-Inf"
 	}
 	return strconv.FormatFloat(s.F, 'f', -1, 64)
 }

@@ -708,8 +708,7 @@ func (t *logTail) serve(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, context.DeadlineExceeded):
 		notice = joinNotices(notice, "The store did not answer in time; retrying.")
 	case err != nil:
-		id := requestID()
-		t.h.log.Error("ui_request", "path", r.URL.Path, "request_id", id, "err", err)
+		id := t.h.logInternal(r, "ui_request", err)
 		http.Error(w, "internal error (request id "+id+")", http.StatusInternalServerError)
 		return
 	}
@@ -755,8 +754,7 @@ func (t *logTail) serve(w http.ResponseWriter, r *http.Request) {
 			case errors.Is(err, context.DeadlineExceeded):
 				notice = joinNotices(notice, "The store did not answer in time; retrying.")
 			case err != nil:
-				id := requestID()
-				t.h.log.Error("ui_request", "path", r.URL.Path, "request_id", id, "err", err)
+				id := t.h.logInternal(r, "ui_request", err)
 				_ = s.event("end", "", "The live tail stopped: internal error (request id "+id+").")
 				return
 			}

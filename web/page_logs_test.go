@@ -754,6 +754,27 @@ func logsTailAnswer(t *testing.T, b *browser, path string) (int, string, string)
 }
 
 // logsViewer creates a viewer and signs it in.
+// logsAwaitTailPlace polls until b may open a tail again once a cancelled
+// tail has let go of place (the process' cap or its user's), which the
+// failure names.
+func logsAwaitTailPlace(t *testing.T, b *browser, place string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, _, body := logsTailAnswer(t, b, "/logs/tail")
+		if code == http.StatusOK {
+			return
+		}
+		if code != http.StatusTooManyRequests {
+			t.Fatalf("tail after a cancel: %d %q, want 200 or 429", code, body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a tail whose request was cancelled still holds " + place + " after 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func logsViewer(t *testing.T, f *fixture, name string) *browser {
 	t.Helper()
 	if err := f.auth.CreateUser(context.Background(), name, name+"-password-1", auth.RoleViewer); err != nil {
@@ -874,20 +895,7 @@ func TestLogsTailCapAndCancel(t *testing.T) {
 
 	// The first client goes away: its tail ends and another may start.
 	cancels[0]()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		code, _, body := logsTailAnswer(t, users[5], "/logs/tail")
-		if code == http.StatusOK {
-			break
-		}
-		if code != http.StatusTooManyRequests {
-			t.Fatalf("tail after a cancel: %d %q, want 200 or 429", code, body)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a tail whose request was cancelled still holds its place after 20s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	logsAwaitTailPlace(t, users[5], "its place")
 }
 
 // TestLogsTailPerUserCap: one user has at most 3 tails at once, the fourth
@@ -916,20 +924,7 @@ func TestLogsTailPerUserCap(t *testing.T) {
 	logsOpenTail(t, logsViewer(t, f, "vera"), "/logs/tail")
 
 	cancels[0]()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		code, _, body := logsTailAnswer(t, admin, "/logs/tail")
-		if code == http.StatusOK {
-			break
-		}
-		if code != http.StatusTooManyRequests {
-			t.Fatalf("tail after a cancel: %d %q, want 200 or 429", code, body)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a tail whose request was cancelled still holds its user's place after 20s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	logsAwaitTailPlace(t, admin, "its user's place")
 }
 
 // TestLogsTailClose: closing the handler ends an open tail, and it refuses

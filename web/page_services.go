@@ -127,36 +127,29 @@ func (q *svcQueries) fail(err error) {
 // instant evaluates expr at the end of the range and hands each sample to
 // each, under the lock.
 func (q *svcQueries) instant(expr string, each func(promql.Sample)) {
-	q.wg.Go(func() {
-		q.sem <- struct{}{}
-		defer func() { <-q.sem }()
-		v, err := q.h.instantQuery(q.ctx, expr, q.tr.End)
-		if err != nil {
-			q.fail(fmt.Errorf("query %s: %w", expr, err))
-			return
-		}
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		for _, s := range v {
-			each(s)
-		}
-	})
+	svcRun(q, expr, func() ([]promql.Sample, error) { return q.h.instantQuery(q.ctx, expr, q.tr.End) }, each)
 }
 
 // series evaluates expr over the range for sparklines.
 func (q *svcQueries) series(expr string, each func(promql.Series)) {
+	svcRun(q, expr, func() ([]promql.Series, error) { return q.h.rangeQuery(q.ctx, expr, q.tr.Start, q.tr.End, q.step) }, each)
+}
+
+// svcRun queues a query: run, at most svcQueryParallel at once, evaluates
+// expr, and each gets its result's items under the lock.
+func svcRun[T any](q *svcQueries, expr string, run func() ([]T, error), each func(T)) {
 	q.wg.Go(func() {
 		q.sem <- struct{}{}
 		defer func() { <-q.sem }()
-		m, err := q.h.rangeQuery(q.ctx, expr, q.tr.Start, q.tr.End, q.step)
+		items, err := run()
 		if err != nil {
 			q.fail(fmt.Errorf("query %s: %w", expr, err))
 			return
 		}
 		q.mu.Lock()
 		defer q.mu.Unlock()
-		for _, s := range m {
-			each(s)
+		for _, it := range items {
+			each(it)
 		}
 	})
 }

@@ -136,7 +136,7 @@ func (r *registerer) MustRegister(cs ...prometheus.Collector) {
 // promRoute wraps a Prometheus API handler: 404 while the API is disabled,
 // the form parsed, the response gzipped when the client accepts it.
 func (h *Handler) promRoute(next http.HandlerFunc) http.HandlerFunc {
-	return promGzip(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return h.gzip(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h.prom == nil {
 			writeError(w, http.StatusNotFound, "not_found", "metrics are not enabled")
 			return
@@ -149,15 +149,12 @@ func (h *Handler) promRoute(next http.HandlerFunc) http.HandlerFunc {
 	}))
 }
 
-// promGzip compresses answers at gzip's fastest level: a 3.3 MB range-query
-// answer compresses 3.9× instead of 4.3×, in 12 ms instead of 19.
-var promGzip = func() func(http.Handler) http.HandlerFunc {
-	wrap, err := gzhttp.NewWrapper(gzhttp.CompressionLevel(gzip.BestSpeed))
-	if err != nil {
-		panic(err) // only for an invalid option
-	}
-	return wrap
-}()
+// newAPIGzip builds the wrapper that compresses the JSON APIs' answers at
+// gzip's fastest level: a 3.3 MB range-query answer compresses 3.9×
+// instead of 4.3×, in 12 ms instead of 19.
+func newAPIGzip() (func(http.Handler) http.HandlerFunc, error) {
+	return gzhttp.NewWrapper(gzhttp.CompressionLevel(gzip.BestSpeed))
+}
 
 // promQuery serves /api/v1/query?query=&time=&timeout=&limit=&lookback_delta=&stats=.
 func (h *Handler) promQuery(w http.ResponseWriter, r *http.Request) {

@@ -29,7 +29,6 @@ import (
 	"github.com/prometheus/prometheus/util/teststorage"
 
 	"github.com/lookout-dev/lookout/auth"
-	"github.com/lookout-dev/lookout/logstore"
 	"github.com/lookout-dev/lookout/web"
 )
 
@@ -69,34 +68,7 @@ func newPromFixture(t *testing.T, q storage.Queryable, set func(*web.Options)) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &promFixture{fixture: &fixture{srv: httptest.NewServer(h), auth: a, store: st, tokens: map[auth.Role]string{}}, h: h}
-	t.Cleanup(f.srv.Close)
-	for _, r := range []auth.Role{auth.RoleViewer, auth.RoleIngest} {
-		tok, err := a.CreateToken(context.Background(), "t-"+string(r), r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.tokens[r] = tok
-	}
-	return f
-}
-
-// openDeps opens the auth service and log store a handler needs.
-func openDeps(t testing.TB) (*auth.Service, *logstore.Store) {
-	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	a, err := auth.Open(ctx, auth.Config{DataDir: dir, AdminPassword: "admin-password-1"}, auth.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	st, err := logstore.Open(ctx, logstore.Config{Dir: dir + "/logs", LogsRetention: 24 * time.Hour, TracesRetention: 24 * time.Hour}, logstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return a, st
+	return &promFixture{fixture: serveFixture(t, h, a, st, auth.RoleViewer, auth.RoleIngest), h: h}
 }
 
 // promResponse is Prometheus' API envelope.

@@ -107,6 +107,12 @@ type viewer struct {
 
 type viewerKey struct{}
 
+// withViewer is ctx carrying who the request is from, for the handlers
+// and pages it reaches (viewerFrom).
+func withViewer(ctx context.Context, v viewer) context.Context {
+	return context.WithValue(ctx, viewerKey{}, v)
+}
+
 func viewerFrom(ctx context.Context) viewer {
 	v, _ := ctx.Value(viewerKey{}).(viewer)
 	return v
@@ -181,7 +187,7 @@ func (h *Handler) page(need auth.Role, next http.HandlerFunc) http.Handler {
 			return
 		}
 		// Error pages below show the navigation of who is signed in.
-		r = r.WithContext(context.WithValue(withPrincipal(r.Context(), v.principal), viewerKey{}, v))
+		r = r.WithContext(withViewer(r.Context(), v))
 		if !v.principal.Role.Allows(need) {
 			h.renderError(w, r, http.StatusForbidden, "Forbidden",
 				"Your role ("+string(v.principal.Role)+") may not do this; it needs "+string(need)+".")
@@ -316,8 +322,7 @@ func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int
 // uiInternal answers an internal error on a page: logged once with a
 // request id, shown without internals.
 func (h *Handler) uiInternal(w http.ResponseWriter, r *http.Request, err error) {
-	id := requestID()
-	h.log.Error("ui_request", "path", r.URL.Path, "request_id", id, "err", err)
+	id := h.logInternal(r, "ui_request", err)
 	h.renderError(w, r, http.StatusInternalServerError, "Something went wrong",
 		"lookout could not answer this page (request id "+id+"). The cause is in lookout's log.")
 }

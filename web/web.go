@@ -140,6 +140,8 @@ type Handler struct {
 	mux    *http.ServeMux
 	prom   *promAPI // nil when the Prometheus API is disabled
 	assets *assets
+	// gzip compresses the Prometheus and alerts APIs' answers.
+	gzip func(http.Handler) http.HandlerFunc
 	// serve is mux behind the cross-origin check.
 	serve http.Handler
 	// closing is closed by Close: long-lived responses (the logs' live
@@ -172,6 +174,9 @@ func New(opts Options) (*Handler, error) {
 		return nil, fmt.Errorf("web: static files: %w", err)
 	}
 	h.assets = a
+	if h.gzip, err = newAPIGzip(); err != nil {
+		return nil, fmt.Errorf("web: gzip: %w", err)
+	}
 	h.routes()
 	// Browsers say where a request comes from (Sec-Fetch-Site, Origin);
 	// a state-changing request from another site is refused before any
@@ -222,14 +227,8 @@ func (h *Handler) authed(need auth.Role, next http.HandlerFunc) http.Handler {
 			writeError(w, http.StatusForbidden, "forbidden", "missing or wrong "+csrfHeader+" header for a request made with a session cookie")
 			return
 		}
-		next(w, r.WithContext(context.WithValue(withPrincipal(r.Context(), p), viewerKey{}, v)))
+		next(w, r.WithContext(withViewer(r.Context(), v)))
 	})
-}
-
-type principalKey struct{}
-
-func withPrincipal(ctx context.Context, p auth.Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
 }
 
 // writeJSON writes v as a JSON response.
@@ -266,7 +265,14 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 // internal answers 500 with a request id and logs the cause once under
 // that id; the response never carries internals.
 func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
-	id := requestID()
-	h.log.Error("api_request", "path", r.URL.Path, "request_id", id, "err", err)
+	id := h.logInternal(r, "api_request", err)
 	writeError(w, http.StatusInternalServerError, "internal", "internal error (request id "+id+")")
+}
+
+// logInternal logs an internal error once, under msg and a new request id,
+// and returns the id for the answer to show instead of the cause.
+func (h *Handler) logInternal(r *http.Request, msg string, err error) string {
+	id := requestID()
+	h.log.Error(msg, "path", r.URL.Path, "request_id", id, "err", err)
+	return id
 }
