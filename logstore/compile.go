@@ -169,20 +169,11 @@ func compileRange(r *logql.Range) (pred, error) {
 	if f == fieldSeverity {
 		return severityRange(r)
 	}
+	if kind == kindTime {
+		return timeRange(r)
+	}
 	p := &rangePred{field: f, minIncl: r.MinInclusive, maxIncl: r.MaxInclusive, lo: math.Inf(-1), hi: math.Inf(1)}
 	switch kind {
-	case kindTime:
-		conv := func(b *logql.Bound, _ bool) (float64, error) {
-			if !b.IsTime {
-				return 0, &InputError{Err: fmt.Errorf("at position %d: %q is not an RFC 3339 time or a date", r.Pos()+1, b.Raw)}
-			}
-			return float64(b.Time.UnixNano()), nil
-		}
-		if err := p.bounds(r, conv); err != nil {
-			return nil, err
-		}
-		p.time = true
-		return p, nil
 	case kindNumber, kindMixed:
 		duration := f == fieldDuration
 		conv := func(b *logql.Bound, _ bool) (float64, error) {
@@ -213,6 +204,30 @@ func compileRange(r *logql.Range) (pred, error) {
 		sp.hi, sp.hasHi = normValue(f, r.Max.Raw), true
 	}
 	return sp, nil
+}
+
+func timeRange(r *logql.Range) (pred, error) {
+	p := &timeRangePred{lo: math.MinInt64, hi: math.MaxInt64, minIncl: true, maxIncl: true}
+	ns := func(b *logql.Bound) (int64, error) {
+		if !b.IsTime {
+			return 0, &InputError{Err: fmt.Errorf("at position %d: %q is not an RFC 3339 time or a date", r.Pos()+1, b.Raw)}
+		}
+		return b.Time.UnixNano(), nil
+	}
+	var err error
+	if r.Min != nil {
+		if p.lo, err = ns(r.Min); err != nil {
+			return nil, err
+		}
+		p.minIncl = r.MinInclusive
+	}
+	if r.Max != nil {
+		if p.hi, err = ns(r.Max); err != nil {
+			return nil, err
+		}
+		p.maxIncl = r.MaxInclusive
+	}
+	return p, nil
 }
 
 func severityRange(r *logql.Range) (pred, error) {
@@ -479,12 +494,11 @@ func glob(pattern, s string) bool {
 	return pi == len(p)
 }
 
-// rangePred is a numeric or time range.
+// rangePred is a numeric range.
 type rangePred struct {
 	field            string
 	lo, hi           float64
 	minIncl, maxIncl bool
-	time             bool
 }
 
 // bounds sets the range from lr, converting each bound with conv (told
@@ -528,28 +542,7 @@ func (r *rangePred) candidate() query.Query {
 	if !math.IsInf(r.hi, 0) {
 		hi = ptr(r.hi)
 	}
-	switch {
-	case r.time:
-		// The group's span overlaps the range. The bounds went through a
-		// float64, which holds today's Unix nanoseconds only to about 256
-		// ns, so the candidate range is widened by a microsecond each way;
-		// records are then matched exactly.
-		var qs []query.Query
-		if lo != nil {
-			q := query.NewDateRangeInclusiveQuery(time.Unix(0, int64(*lo)).Add(-time.Microsecond), time.Time{}, ptr(true), nil)
-			q.SetField(fieldMaxTs)
-			qs = append(qs, q)
-		}
-		if hi != nil {
-			q := query.NewDateRangeInclusiveQuery(time.Time{}, time.Unix(0, int64(*hi)).Add(time.Microsecond), nil, ptr(true))
-			q.SetField(fieldMinTs)
-			qs = append(qs, q)
-		}
-		if len(qs) == 0 {
-			return query.NewMatchAllQuery()
-		}
-		return query.NewConjunctionQuery(qs)
-	case r.field == fieldDuration:
+	if r.field == fieldDuration {
 		var qs []query.Query
 		if lo != nil {
 			q := query.NewNumericRangeInclusiveQuery(lo, nil, ptr(r.minIncl), nil)
@@ -577,15 +570,49 @@ func (r *rangePred) candidate() query.Query {
 func (r *rangePred) maybe(func(uint64) bool) bool { return true }
 
 func (r *rangePred) match(v *view) bool {
-	if r.time {
-		return v.ts != 0 && r.in(float64(v.ts))
-	}
 	for _, x := range v.nums[r.field] {
 		if r.in(x) {
 			return true
 		}
 	}
 	return false
+}
+
+// timeRangePred is a range of record timestamps, kept in Unix nanoseconds
+// (a float64 holds today's only to about 256 ns); an open end is
+// math.MinInt64 or math.MaxInt64, inclusive.
+type timeRangePred struct {
+	lo, hi           int64
+	minIncl, maxIncl bool
+}
+
+func (r *timeRangePred) maybe(func(uint64) bool) bool { return true }
+
+func (r *timeRangePred) match(v *view) bool {
+	if v.ts == 0 || v.ts < r.lo || (v.ts == r.lo && !r.minIncl) {
+		return false
+	}
+	return v.ts < r.hi || (v.ts == r.hi && r.maxIncl)
+}
+
+// candidate matches the groups whose span overlaps the range; bleve keeps
+// dates in nanoseconds, so the bounds are exact.
+func (r *timeRangePred) candidate() query.Query {
+	var qs []query.Query
+	if r.lo != math.MinInt64 {
+		q := query.NewDateRangeInclusiveQuery(time.Unix(0, r.lo), time.Time{}, ptr(r.minIncl), nil)
+		q.SetField(fieldMaxTs)
+		qs = append(qs, q)
+	}
+	if r.hi != math.MaxInt64 {
+		q := query.NewDateRangeInclusiveQuery(time.Time{}, time.Unix(0, r.hi), nil, ptr(r.maxIncl))
+		q.SetField(fieldMinTs)
+		qs = append(qs, q)
+	}
+	if len(qs) == 0 {
+		return query.NewMatchAllQuery()
+	}
+	return query.NewConjunctionQuery(qs)
 }
 
 // strRangePred compares a field's values as strings.

@@ -170,7 +170,7 @@ func (s *Store) scanGroups(ctx context.Context, si *signalIndex, cand query.Quer
 	if forward {
 		slices.Reverse(parts)
 	}
-	tq := (&rangePred{lo: float64(start), hi: float64(end), minIncl: true, maxIncl: true, time: true}).candidate()
+	tq := (&timeRangePred{lo: start, hi: end, minIncl: true, maxIncl: true}).candidate()
 	full := query.NewConjunctionQuery([]query.Query{cand, tq})
 	order := []string{"-" + fieldMaxTs, "_id"}
 	if forward {
