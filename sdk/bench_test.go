@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"go.opentelemetry.io/otel/propagation"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -28,17 +27,10 @@ func (discardLogs) ForceFlush(context.Context) error              { return nil }
 // but exporters that discard, to measure what the app pays per request.
 func benchTelemetry(b *testing.B) *Telemetry {
 	st := newStats(slog.New(slog.DiscardHandler))
-	spans := &countedSpans{stats: st, max: 2048}
-	spans.SpanProcessor = sdktrace.NewBatchSpanProcessor(&countedSpanExporter{SpanExporter: discardSpans{}, spans: spans})
-	records := &countedRecords{stats: st, max: 2048}
-	records.Processor = sdklog.NewBatchProcessor(&countedLogExporter{Exporter: discardLogs{}, records: records})
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(records))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(countSpans(st, discardSpans{}, 2048)))
+	lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(countLogs(st, discardLogs{}, 2048)))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-	t := &Telemetry{tp: tp, mp: mp, lp: lp, stats: st,
-		prop: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})}
-	t.tracer, t.meter = tp.Tracer(scope), mp.Meter(scope)
-	t.log = slog.New(newHandler(lp, slog.LevelInfo, nil))
+	t := newTelemetry(tp, mp, lp, st, slog.LevelInfo, nil)
 	b.Cleanup(func() { _ = t.Shutdown(context.Background()) })
 	return t
 }

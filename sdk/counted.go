@@ -34,14 +34,20 @@ type Stats struct {
 // as the metric lookout.sdk.dropped (lookout_sdk_dropped_total in PromQL),
 // which reaches lookout once it is reachable again.
 type stats struct {
-	spansExported, spansQueueFull, spansFailed atomic.Int64
-	logsExported, logsQueueFull, logsFailed    atomic.Int64
-	metricExports, metricsFailed               atomic.Int64
+	spans, logs                  signalCounts
+	metricExports, metricsFailed atomic.Int64
 
 	log        *slog.Logger
 	mu         sync.Mutex
 	lastReport map[string]time.Time
 }
+
+// signalCounts are the counts of one signal that is queued item by item.
+type signalCounts struct {
+	exported, queueFull, failed atomic.Int64
+}
+
+func (c *signalCounts) dropped() int64 { return c.queueFull.Load() + c.failed.Load() }
 
 func newStats(log *slog.Logger) *stats {
 	return &stats{log: log, lastReport: make(map[string]time.Time)}
@@ -49,10 +55,10 @@ func newStats(log *slog.Logger) *stats {
 
 func (s *stats) snapshot() Stats {
 	return Stats{
-		SpansExported:       s.spansExported.Load(),
-		SpansDropped:        s.spansQueueFull.Load() + s.spansFailed.Load(),
-		LogsExported:        s.logsExported.Load(),
-		LogsDropped:         s.logsQueueFull.Load() + s.logsFailed.Load(),
+		SpansExported:       s.spans.exported.Load(),
+		SpansDropped:        s.spans.dropped(),
+		LogsExported:        s.logs.exported.Load(),
+		LogsDropped:         s.logs.dropped(),
 		MetricExports:       s.metricExports.Load(),
 		MetricExportsFailed: s.metricsFailed.Load(),
 	}
@@ -96,74 +102,105 @@ func (s *stats) register(m metric.Meter) error {
 		return metric.WithAttributes(attribute.String("signal", signal), attribute.String("reason", reason))
 	}
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveInt64(dropped, s.spansQueueFull.Load(), attrs("traces", "queue_full"))
-		o.ObserveInt64(dropped, s.spansFailed.Load(), attrs("traces", "export_failed"))
-		o.ObserveInt64(dropped, s.logsQueueFull.Load(), attrs("logs", "queue_full"))
-		o.ObserveInt64(dropped, s.logsFailed.Load(), attrs("logs", "export_failed"))
-		o.ObserveInt64(exported, s.spansExported.Load(), attrs("traces", ""))
-		o.ObserveInt64(exported, s.logsExported.Load(), attrs("logs", ""))
+		for _, sig := range []struct {
+			name   string
+			counts *signalCounts
+		}{{"traces", &s.spans}, {"logs", &s.logs}} {
+			o.ObserveInt64(dropped, sig.counts.queueFull.Load(), attrs(sig.name, "queue_full"))
+			o.ObserveInt64(dropped, sig.counts.failed.Load(), attrs(sig.name, "export_failed"))
+			o.ObserveInt64(exported, sig.counts.exported.Load(), attrs(sig.name, ""))
+		}
 		return nil
 	}, dropped, exported)
 	return err
 }
 
-// countedSpans bounds the spans between ending and being exported. The
-// batch processor behind it has a queue of the same size but holds a
-// batch it is exporting outside that queue, and drops silently; counting
-// here makes every drop visible.
-type countedSpans struct {
-	sdktrace.SpanProcessor
+// queue bounds the items of one signal between being handed to its batch
+// processor and being exported. The batch processor has a queue of the
+// same size but holds a batch it is exporting outside that queue, and
+// drops silently; counting here makes every drop visible.
+type queue struct {
+	signal  string // as report and lookout.sdk.dropped name it
 	stats   *stats
+	counts  *signalCounts
 	max     int64
 	pending atomic.Int64
 }
 
+// admit takes a place for one item, or counts it dropped when there is none.
+func (q *queue) admit() bool {
+	if q.pending.Add(1) > q.max {
+		q.pending.Add(-1)
+		q.counts.queueFull.Add(1)
+		q.stats.report(q.signal, "lookout_sdk_queue_full")
+		return false
+	}
+	return true
+}
+
+// done frees the places of n items an export has finished with and counts
+// them exported or, when err is set, dropped.
+func (q *queue) done(n int, err error) {
+	q.pending.Add(-int64(n))
+	if err != nil {
+		q.counts.failed.Add(int64(n))
+		q.stats.report(q.signal, "lookout_sdk_export_failed", "err", err)
+		return
+	}
+	q.counts.exported.Add(int64(n))
+}
+
+// countSpans is a batch span processor over exp behind a queue of size
+// spans that counts what it drops and exports.
+func countSpans(st *stats, exp sdktrace.SpanExporter, size int) sdktrace.SpanProcessor {
+	q := &queue{signal: "traces", stats: st, counts: &st.spans, max: int64(size)}
+	return &countedSpans{
+		SpanProcessor: sdktrace.NewBatchSpanProcessor(&countedSpanExporter{SpanExporter: exp, q: q}, sdktrace.WithMaxQueueSize(size)),
+		q:             q,
+	}
+}
+
+// countLogs is countSpans for log records; opts are added to the batch
+// processor's.
+func countLogs(st *stats, exp sdklog.Exporter, size int, opts ...sdklog.BatchProcessorOption) sdklog.Processor {
+	q := &queue{signal: "logs", stats: st, counts: &st.logs, max: int64(size)}
+	opts = append([]sdklog.BatchProcessorOption{sdklog.WithMaxQueueSize(size)}, opts...)
+	return &countedRecords{
+		Processor: sdklog.NewBatchProcessor(&countedLogExporter{Exporter: exp, q: q}, opts...),
+		q:         q,
+	}
+}
+
+type countedSpans struct {
+	sdktrace.SpanProcessor
+	q *queue
+}
+
 func (c *countedSpans) OnEnd(s sdktrace.ReadOnlySpan) {
-	if !s.SpanContext().IsSampled() {
-		return
+	if s.SpanContext().IsSampled() && c.q.admit() {
+		c.SpanProcessor.OnEnd(s)
 	}
-	if c.pending.Add(1) > c.max {
-		c.pending.Add(-1)
-		c.stats.spansQueueFull.Add(1)
-		c.stats.report("traces", "lookout_sdk_queue_full")
-		return
-	}
-	c.SpanProcessor.OnEnd(s)
 }
 
 type countedSpanExporter struct {
 	sdktrace.SpanExporter
-	spans *countedSpans
+	q *queue
 }
 
 // ExportSpans counts instead of returning the error: the batch processor
 // would hand it to the global error handler once per batch.
 func (e *countedSpanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
-	err := e.SpanExporter.ExportSpans(ctx, spans)
-	n := int64(len(spans))
-	e.spans.pending.Add(-n)
-	if err != nil {
-		e.spans.stats.spansFailed.Add(n)
-		e.spans.stats.report("traces", "lookout_sdk_export_failed", "err", err)
-		return nil
-	}
-	e.spans.stats.spansExported.Add(n)
+	e.q.done(len(spans), e.SpanExporter.ExportSpans(ctx, spans))
 	return nil
 }
 
-// countedRecords is countedSpans for log records.
 type countedRecords struct {
 	sdklog.Processor
-	stats   *stats
-	max     int64
-	pending atomic.Int64
+	q *queue
 }
 
 func (c *countedRecords) OnEmit(ctx context.Context, r *sdklog.Record) error {
-	if c.pending.Add(1) > c.max {
-		c.pending.Add(-1)
-		c.stats.logsQueueFull.Add(1)
-		c.stats.report("logs", "lookout_sdk_queue_full")
+	if !c.q.admit() {
 		return nil
 	}
 	return c.Processor.OnEmit(ctx, r)
@@ -171,19 +208,12 @@ func (c *countedRecords) OnEmit(ctx context.Context, r *sdklog.Record) error {
 
 type countedLogExporter struct {
 	sdklog.Exporter
-	records *countedRecords
+	q *queue
 }
 
+// Export counts instead of returning the error, as ExportSpans does.
 func (e *countedLogExporter) Export(ctx context.Context, records []sdklog.Record) error {
-	err := e.Exporter.Export(ctx, records)
-	n := int64(len(records))
-	e.records.pending.Add(-n)
-	if err != nil {
-		e.records.stats.logsFailed.Add(n)
-		e.records.stats.report("logs", "lookout_sdk_export_failed", "err", err)
-		return nil
-	}
-	e.records.stats.logsExported.Add(n)
+	e.q.done(len(records), e.Exporter.Export(ctx, records))
 	return nil
 }
 

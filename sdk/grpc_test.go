@@ -218,12 +218,8 @@ func (r *recorded) span(t *testing.T, name string, kind trace.SpanKind) tracetes
 
 // hasSpan says whether a span with name and kind has ended.
 func (r *recorded) hasSpan(name string, kind trace.SpanKind) bool {
-	for _, s := range r.spans.GetSpans() {
-		if s.Name == name && s.SpanKind == kind {
-			return true
-		}
-	}
-	return false
+	_, ok := findSpan(r.spans.GetSpans(), kind, name)
+	return ok
 }
 
 func kvAttr(attrs []attribute.KeyValue, key string) string {

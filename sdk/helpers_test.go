@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/propagation"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -57,22 +56,13 @@ func newRecorded(t *testing.T) *recorded {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewSimpleProcessor(logs)))
-	tel := &Telemetry{
-		tp:    tp,
-		mp:    mp,
-		lp:    lp,
-		prop:  propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
-		stats: newStats(slog.New(slog.DiscardHandler)),
-	}
-	tel.tracer = tp.Tracer(scope)
-	tel.meter = mp.Meter(scope)
-	tel.log = slog.New(newHandler(lp, slog.LevelDebug, nil))
+	tel := newTelemetry(tp, mp, lp, newStats(slog.New(slog.DiscardHandler)), slog.LevelDebug, nil)
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	return &recorded{Telemetry: tel, spans: spans, metrics: reader, logs: logs}
 }
 
-// histogram returns the data points of the named histogram.
-func (r *recorded) histogram(t *testing.T, name string) []metricdata.HistogramDataPoint[float64] {
+// metric returns the data of the named metric.
+func (r *recorded) metric(t *testing.T, name string) metricdata.Aggregation {
 	t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := r.metrics.Collect(context.Background(), &rm); err != nil {
@@ -81,39 +71,35 @@ func (r *recorded) histogram(t *testing.T, name string) []metricdata.HistogramDa
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
 			if m.Name == name {
-				h, ok := m.Data.(metricdata.Histogram[float64])
-				if !ok {
-					t.Fatalf("metric %s is %T, want a float64 histogram", name, m.Data)
-				}
-				return h.DataPoints
+				return m.Data
 			}
 		}
 	}
 	t.Fatalf("no metric %s", name)
 	return nil
+}
+
+// histogram returns the data points of the named histogram.
+func (r *recorded) histogram(t *testing.T, name string) []metricdata.HistogramDataPoint[float64] {
+	t.Helper()
+	data := r.metric(t, name)
+	h, ok := data.(metricdata.Histogram[float64])
+	if !ok {
+		t.Fatalf("metric %s is %T, want a float64 histogram", name, data)
+	}
+	return h.DataPoints
 }
 
 // sum returns the data points of the named int64 sum (counters and
 // up-down counters).
 func (r *recorded) sum(t *testing.T, name string) []metricdata.DataPoint[int64] {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := r.metrics.Collect(context.Background(), &rm); err != nil {
-		t.Fatalf("collect metrics: %v", err)
+	data := r.metric(t, name)
+	s, ok := data.(metricdata.Sum[int64])
+	if !ok {
+		t.Fatalf("metric %s is %T, want an int64 sum", name, data)
 	}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name == name {
-				s, ok := m.Data.(metricdata.Sum[int64])
-				if !ok {
-					t.Fatalf("metric %s is %T, want an int64 sum", name, m.Data)
-				}
-				return s.DataPoints
-			}
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return nil
+	return s.DataPoints
 }
 
 // attr returns the value of key in set, or "" when absent.

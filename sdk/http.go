@@ -49,6 +49,7 @@ func (t *Telemetry) Middleware(next http.Handler) http.Handler {
 		if r.TLS != nil {
 			scheme = "https"
 		}
+		clientAddr, _ := splitHostPort(r.RemoteAddr)
 		var route string
 		if finder != nil {
 			_, route = finder.Handler(r)
@@ -62,7 +63,7 @@ func (t *Telemetry) Middleware(next http.Handler) http.Handler {
 				semconv.URLScheme(scheme),
 				semconv.ServerAddress(r.Host),
 				semconv.UserAgentOriginal(r.UserAgent()),
-				semconv.ClientAddress(clientAddress(r.RemoteAddr)),
+				semconv.ClientAddress(clientAddr),
 				semconv.NetworkProtocolVersion(protocolVersion(r)),
 			))
 		var routeAttr []attribute.KeyValue
@@ -238,13 +239,6 @@ func methodAttr(m string) httpconv.RequestMethodAttr {
 		return httpconv.RequestMethodAttr(m)
 	}
 	return httpconv.RequestMethodOther
-}
-
-func clientAddress(remote string) string {
-	if host, _, err := net.SplitHostPort(remote); err == nil {
-		return host
-	}
-	return remote
 }
 
 func protocolVersion(r *http.Request) string {

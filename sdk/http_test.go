@@ -23,14 +23,7 @@ func findSpan(spans tracetest.SpanStubs, kind trace.SpanKind, name string) (trac
 	return tracetest.SpanStub{}, false
 }
 
-func spanAttr(s tracetest.SpanStub, key string) string {
-	for _, kv := range s.Attributes {
-		if string(kv.Key) == key {
-			return kv.Value.String()
-		}
-	}
-	return ""
-}
+func spanAttr(s tracetest.SpanStub, key string) string { return kvAttr(s.Attributes, key) }
 
 func TestMiddleware(t *testing.T) {
 	r := newRecorded(t)

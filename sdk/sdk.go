@@ -159,19 +159,8 @@ func Start(ctx context.Context, cfg Config) (*Telemetry, error) {
 		return nil, err
 	}
 
-	spans := &countedSpans{stats: st, max: int64(queue)}
-	spans.SpanProcessor = sdktrace.NewBatchSpanProcessor(
-		&countedSpanExporter{SpanExporter: spanExp, spans: spans},
-		sdktrace.WithMaxQueueSize(queue),
-	)
-	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSpanProcessor(spans))
-
-	records := &countedRecords{stats: st, max: int64(queue)}
-	records.Processor = sdklog.NewBatchProcessor(
-		&countedLogExporter{Exporter: logExp, records: records},
-		sdklog.WithMaxQueueSize(queue),
-	)
-	lp := sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(records))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSpanProcessor(countSpans(st, spanExp, queue)))
+	lp := sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(countLogs(st, logExp, queue)))
 
 	readerOpts := []sdkmetric.PeriodicReaderOption{
 		sdkmetric.WithProducer(newRuntimeProducer()),
@@ -189,16 +178,7 @@ func Start(ctx context.Context, cfg Config) (*Telemetry, error) {
 		sdkmetric.WithCardinalityLimit(2000),
 	)
 
-	t := &Telemetry{
-		tp:    tp,
-		mp:    mp,
-		lp:    lp,
-		prop:  propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
-		stats: st,
-	}
-	t.tracer = tp.Tracer(scope)
-	t.meter = mp.Meter(scope)
-	t.log = slog.New(newHandler(lp, cfg.LogLevel, cfg.LogJSON))
+	t := newTelemetry(tp, mp, lp, st, cfg.LogLevel, cfg.LogJSON)
 	if err := startRuntimeMetrics(mp); err != nil {
 		return nil, errors.Join(err, t.Shutdown(ctx))
 	}
@@ -212,6 +192,21 @@ func Start(ctx context.Context, cfg Config) (*Telemetry, error) {
 		otel.SetTextMapPropagator(t.prop)
 	}
 	return t, nil
+}
+
+// newTelemetry wraps the providers; Start and the tests' Telemetry values
+// are built by it alike.
+func newTelemetry(tp *sdktrace.TracerProvider, mp *sdkmetric.MeterProvider, lp *sdklog.LoggerProvider, st *stats, level slog.Leveler, jsonOut io.Writer) *Telemetry {
+	return &Telemetry{
+		tp:     tp,
+		mp:     mp,
+		lp:     lp,
+		prop:   propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		log:    slog.New(newHandler(lp, level, jsonOut)),
+		stats:  st,
+		tracer: tp.Tracer(scope),
+		meter:  mp.Meter(scope),
+	}
 }
 
 // Shutdown sends everything buffered and stops the providers. It returns

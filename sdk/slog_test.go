@@ -60,10 +60,7 @@ func TestQueueBound(t *testing.T) {
 	st := newStats(slog.New(slog.DiscardHandler))
 	release := make(chan struct{})
 	exp := &blockingExporter{release: release}
-	records := &countedRecords{stats: st, max: 8}
-	records.Processor = sdklog.NewBatchProcessor(&countedLogExporter{Exporter: exp, records: records},
-		sdklog.WithMaxQueueSize(8), sdklog.WithExportMaxBatchSize(4))
-	lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(records))
+	lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(countLogs(st, exp, 8, sdklog.WithExportMaxBatchSize(4))))
 	log := slog.New(newHandler(lp, slog.LevelInfo, nil))
 	for range 100 {
 		log.Info("x")

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -44,10 +45,8 @@ func newChatServer(t *testing.T) *chatServer {
 func (c *chatServer) received() [][]byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return slices_clone(c.bodies)
+	return slices.Clone(c.bodies)
 }
-
-func slices_clone(b [][]byte) [][]byte { return append([][]byte(nil), b...) }
 
 // webhookMessage is Alertmanager's webhook payload.
 type webhookMessage struct {
@@ -81,29 +80,6 @@ func writeFile(t *testing.T, dir, name, body string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// apiSend calls the API as admin with a JSON body and returns the status
-// and the answer.
-func apiSend(t *testing.T, method, base, path string, body any) (int, []byte) {
-	t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		r = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, "http://"+base+path, r)
-	req.SetBasicAuth("admin", e2ePassword)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
 }
 
 // promAlerts is /api/v1/alerts.

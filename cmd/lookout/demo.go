@@ -120,6 +120,13 @@ func runDemo(ctx context.Context, cfg config, o demoOptions, stdout, stderr io.W
 		errLog: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	var lk *demoLookout
+	// fail returns err, after stopping lookout when the demo started it.
+	fail := func(err error) error {
+		if lk != nil {
+			err = errors.Join(err, lk.stop())
+		}
+		return err
+	}
 	if o.target != "" {
 		ex.endpoint, ex.protocol = strings.TrimSuffix(o.target, "/"), sdk.ProtocolHTTPProtobuf
 		if ex.token == "" {
@@ -136,32 +143,26 @@ func runDemo(ctx context.Context, cfg config, o demoOptions, stdout, stderr io.W
 		case lk.addr.OTLPGRPC != "":
 			ex.endpoint, ex.protocol = "http://"+dialAddr(lk.addr.OTLPGRPC, "127.0.0.1"), sdk.ProtocolGRPC
 		default:
-			return errors.Join(errors.New("the demo needs an OTLP listener: --otlp-http-addr and --otlp-grpc-addr are both empty"), lk.stop())
+			return fail(errors.New("the demo needs an OTLP listener: --otlp-http-addr and --otlp-grpc-addr are both empty"))
 		}
 		if ex.token == "" && !cfg.InsecureIngest {
 			// The auth package generated it at lookout's first start.
 			b, err := os.ReadFile(filepath.Join(cfg.DataDir, "ingest-token"))
 			if err != nil {
-				return errors.Join(fmt.Errorf("read the ingest token (or set LOOKOUT_INGEST_TOKEN): %w", err), lk.stop())
+				return fail(fmt.Errorf("read the ingest token (or set LOOKOUT_INGEST_TOKEN): %w", err))
 			}
 			ex.token = strings.TrimSpace(string(b))
 		}
 	}
 	if ex.protocol == sdk.ProtocolHTTPProtobuf {
 		if err := probeIngest(ctx, ex.endpoint, ex.token); err != nil {
-			if lk != nil {
-				err = errors.Join(err, lk.stop())
-			}
-			return err
+			return fail(err)
 		}
 	}
 
 	sys, err := startDemoSystem(ctx, ex, o.rate)
 	if err != nil {
-		if lk != nil {
-			err = errors.Join(err, lk.stop())
-		}
-		return err
+		return fail(err)
 	}
 	printDemoIntro(stdout, cfg, o, lk, ex.endpoint)
 

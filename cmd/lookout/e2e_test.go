@@ -122,20 +122,36 @@ func startServer(t *testing.T, dir string, args ...string) *server {
 // get calls the API as admin and decodes the JSON answer into v.
 func apiGet(t *testing.T, base, path string, v any) int {
 	t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+base+path, nil)
+	code, body := apiSend(t, http.MethodGet, base, path, nil)
+	if v != nil && code == 200 {
+		if err := json.Unmarshal(body, v); err != nil {
+			t.Fatalf("GET %s: %v in %s", path, err, body)
+		}
+	}
+	return code
+}
+
+// apiSend calls the API as admin with a JSON body and returns the status
+// and the answer.
+func apiSend(t *testing.T, method, base, path string, body any) (int, []byte) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://"+base+path, r)
 	req.SetBasicAuth("admin", e2ePassword)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if v != nil && resp.StatusCode == 200 {
-		if err := json.Unmarshal(body, v); err != nil {
-			t.Fatalf("GET %s: %v in %s", path, err, body)
-		}
-	}
-	return resp.StatusCode
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }
 
 // eventually polls f until it returns true or the deadline passes.

@@ -35,6 +35,17 @@ func startSDK(t *testing.T, service, protocol, endpoint string) *sdk.Telemetry {
 	return tel
 }
 
+// unusedAddr is a loopback address that nothing listens on, for now.
+func unusedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
 // TestEndToEndSDK runs two services instrumented with the SDK against a
 // real lookout, one exporting over OTLP/HTTP and one over gRPC: a request
 // through the middleware leaves one trace across both, log records with its
@@ -185,12 +196,7 @@ func TestEndToEndSDK(t *testing.T) {
 func TestSDKLookoutDown(t *testing.T) {
 	for _, protocol := range []string{sdk.ProtocolHTTPProtobuf, sdk.ProtocolGRPC} {
 		t.Run(protocol, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			endpoint := "http://" + ln.Addr().String()
-			ln.Close() // nothing listens there now
+			endpoint := "http://" + unusedAddr(t) // nothing listens there
 
 			tel, err := sdk.Start(context.Background(), sdk.Config{
 				ServiceName: "lonely",
@@ -239,12 +245,7 @@ func TestSDKLookoutDown(t *testing.T) {
 func TestSDKRetriesUntilLookoutIsUp(t *testing.T) {
 	for _, protocol := range []string{sdk.ProtocolHTTPProtobuf, sdk.ProtocolGRPC} {
 		t.Run(protocol, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := ln.Addr().String()
-			ln.Close()
+			addr := unusedAddr(t)
 			tel, err := sdk.Start(context.Background(), sdk.Config{
 				ServiceName: "early-" + protocol[:4],
 				Endpoint:    "http://" + addr,
