@@ -508,7 +508,7 @@ func (l *logRules) logsURL(r *logRule, values []string, ts time.Time) string {
 				b.WriteString(" AND NOT " + f + ":*")
 				continue
 			}
-			b.WriteString(" AND " + f + ":" + quoteLogValue(values[i]))
+			b.WriteString(" AND " + f + ":" + logstore.QuoteValue(values[i]))
 		}
 		q = b.String()
 	}
@@ -517,12 +517,6 @@ func (l *logRules) logsURL(r *logRule, values []string, ts time.Time) string {
 		"start": {ts.Add(-r.window).UTC().Format(time.RFC3339)},
 		"end":   {ts.UTC().Format(time.RFC3339)},
 	})
-}
-
-// quoteLogValue quotes a value for the log query language, where only \"
-// and \\ are escapes.
-func quoteLogValue(v string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
 }
 
 // link is path (and query) under ExternalURL.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/lookout-dev/lookout/logstore/internal/logql"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -441,6 +442,11 @@ func (si *signalIndex) close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// QuoteValue writes v as a value of the log query language (a phrase in
+// double quotes), for queries built from stored values such as a service
+// name.
+func QuoteValue(v string) string { return logql.Quote(v) }
 
 // SeverityName names the range an OTLP severity number falls in
 // (https://opentelemetry.io/docs/specs/otel/logs/data-model/#field-severitynumber):

@@ -555,7 +555,7 @@ func svcLogQuoted(s string) string {
 	if plain {
 		return s
 	}
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+	return logstore.QuoteValue(s)
 }
 
 func (h *Handler) svcChrome(r *http.Request, title string) chrome {

@@ -219,7 +219,7 @@ func write(b *strings.Builder, n Node, top bool) {
 		if !n.Phrase && plainWord(n.Value, n.Field == "", n.Wildcard) {
 			b.WriteString(n.Value)
 		} else {
-			b.WriteString(quote(n.Value))
+			b.WriteString(Quote(n.Value))
 		}
 	case *Exists:
 		b.WriteString(fieldString(n.Field))
@@ -278,7 +278,7 @@ func fieldString(field string) string {
 	segs := strings.Split(field, ".")
 	for i, s := range segs {
 		if !allRunes(s, isNameRune) {
-			segs[i] = quote(s)
+			segs[i] = Quote(s)
 		}
 	}
 	return strings.Join(segs, ".")
@@ -306,7 +306,7 @@ func boundString(bd *Bound) string {
 	if allRunes(r, isBoundRune) && !strings.ContainsAny(r, "*?") && r != "TO" {
 		return r
 	}
-	return quote(r)
+	return Quote(r)
 }
 
 // allRunes reports whether s is not empty and every rune in it satisfies ok.
@@ -323,7 +323,9 @@ func allRunes(s string, ok func(rune) bool) bool {
 }
 
 // quote puts s in double quotes, escaping the two characters that need it.
-func quote(s string) string {
+// Quote writes s as a phrase of the query language: in double quotes,
+// with quotes and backslashes escaped.
+func Quote(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)
 	b.WriteByte('"')

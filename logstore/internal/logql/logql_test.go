@@ -348,7 +348,7 @@ func TestBounds(t *testing.T) {
 	}
 	f := func(raw string, want reading) {
 		t.Helper()
-		n, err := Parse("x:>=" + quote(raw))
+		n, err := Parse("x:>=" + Quote(raw))
 		if err != nil {
 			t.Errorf("Parse(x:>=%q): %v", raw, err)
 			return
