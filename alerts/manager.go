@@ -22,10 +22,11 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/model/timestamp"
-	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/rules"
 	"github.com/prometheus/prometheus/storage"
+
+	"github.com/lookout-dev/lookout/query"
 )
 
 // Config is what a user sets for alerting.
@@ -96,8 +97,10 @@ type Options struct {
 	Exemplars storage.ExemplarQueryable
 	// Logs, if set, evaluates log rules.
 	Logs LogCounter
-	// Parser parses PromQL, as the query API does.
-	Parser parser.Parser
+	// Engine evaluates the rules' PromQL: the query API's engine, so a
+	// rule keeps the same bounds as a query. Nil means an engine of its
+	// own with query's default bounds.
+	Engine *query.Engine
 }
 
 // Manager evaluates metric rules (Prometheus' rules manager) and log rules
@@ -140,10 +143,14 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Manager, error) {
 	if opts.Registerer == nil {
 		opts.Registerer = prometheus.NewRegistry()
 	}
-	if opts.Parser == nil {
-		opts.Parser = newParser()
+	if opts.Engine == nil {
+		e, err := query.NewEngine(query.Config{SubqueryStep: cfg.EvaluationInterval}, query.Options{Logger: opts.Logger.With("component", "rules_engine")})
+		if err != nil {
+			return nil, err
+		}
+		opts.Engine = e
 	}
-	m := &Manager{cfg: cfg, log: opts.Logger, opts: opts, parser: opts.Parser, traceIDs: map[uint64]string{}}
+	m := &Manager{cfg: cfg, log: opts.Logger, opts: opts, parser: opts.Engine.Parser(), traceIDs: map[uint64]string{}}
 	files, logGroups, amc, err := m.load()
 	if err != nil {
 		return nil, err
@@ -164,21 +171,9 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Manager, error) {
 	}
 	m.am = am
 
-	engine := promql.NewEngine(promql.EngineOpts{
-		Logger:               opts.Logger.With("component", "rules_engine"),
-		MaxSamples:           50_000_000,
-		Timeout:              time.Minute,
-		LookbackDelta:        5 * time.Minute,
-		EnableAtModifier:     true,
-		EnableNegativeOffset: true,
-		Parser:               opts.Parser,
-		// No Reg: the query API's engine registers prometheus_engine_*
-		// already, and a second set of the same names would clash.
-		NoStepSubqueryIntervalFn: func(int64) int64 { return cfg.EvaluationInterval.Milliseconds() },
-	})
 	m.rules = rules.NewManager(&rules.ManagerOptions{
 		ExternalURL:     cfg.ExternalURL,
-		QueryFunc:       rules.EngineQueryFunc(engine, opts.Queryable),
+		QueryFunc:       rules.EngineQueryFunc(opts.Engine, opts.Queryable),
 		NotifyFunc:      m.notify,
 		Context:         ctx,
 		Appendable:      opts.Appendable,
@@ -188,8 +183,8 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Manager, error) {
 		OutageTolerance: cfg.OutageTolerance,
 		ForGracePeriod:  cfg.ForGracePeriod,
 		ResendDelay:     cfg.ResendDelay,
-		GroupLoader:     ruleLoader{parser: opts.Parser, logger: opts.Logger},
-		Parser:          opts.Parser,
+		GroupLoader:     ruleLoader{parser: m.parser, logger: opts.Logger},
+		Parser:          m.parser,
 	})
 	if err := m.rules.Update(cfg.EvaluationInterval, files, labels.EmptyLabels(), cfg.ExternalURL.String(), nil); err != nil {
 		am.close()
@@ -270,7 +265,7 @@ func (m *Manager) load() ([]string, []*logRuleGroup, *amConfig, error) {
 // file:line: message.
 func CheckFiles(cfg Config, p parser.Parser) error {
 	if p == nil {
-		p = newParser()
+		p = query.NewParser()
 	}
 	_, _, _, err := loadFiles(cfg, p, true, slog.New(slog.DiscardHandler))
 	return err
@@ -303,11 +298,6 @@ func loadFiles(cfg Config, p parser.Parser, haveLogs bool, amLogger *slog.Logger
 		return nil, nil, nil, err
 	}
 	return files, logGroups, amc, nil
-}
-
-// newParser is the PromQL parser rules use when the caller gives none.
-func newParser() parser.Parser {
-	return parser.NewParser(parser.Options{EnableExperimentalFunctions: true, ExperimentalDurationExpr: true})
 }
 
 // resolveFiles expands the rule file globs. A glob that matches nothing is

@@ -11,10 +11,14 @@ import (
 // group (the group's bounds are where float64 rounding of nanoseconds
 // would cut it off).
 func TestSearchAtOneInstant(t *testing.T) {
-	s := openTestStore(t, t.TempDir())
-	defer s.Close()
-	// Nanoseconds that a float64 cannot hold exactly.
+	// Nanoseconds that a float64 cannot hold exactly. The store runs on a
+	// clock beside them, so that retention never expires them.
 	base := time.Date(2026, 11, 21, 10, 0, 0, 123456789, time.UTC).Add(37 * time.Nanosecond)
+	s, err := Open(context.Background(), Config{Dir: t.TempDir(), LogsRetention: 7 * 24 * time.Hour, TracesRetention: 7 * 24 * time.Hour}, Options{Now: func() time.Time { return base.Add(time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	const n = 20
 	if err := s.ConsumeLogs(context.Background(), testLogs(base, n)); err != nil {
 		t.Fatal(err)

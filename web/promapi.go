@@ -11,20 +11,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net/http"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	jsoniter "github.com/json-iterator/go"
 	"github.com/klauspost/compress/gzhttp"
 	"github.com/klauspost/compress/gzip"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
@@ -33,18 +30,14 @@ import (
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
-	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/util/annotations"
 	"github.com/prometheus/prometheus/util/jsonutil"
 	"github.com/prometheus/prometheus/util/stats"
+
+	"github.com/lookout-dev/lookout/query"
 )
 
-// Defaults for PromQLOptions' limits.
 const (
-	defaultMaxSamples    = 50_000_000
-	defaultMaxSeries     = 100_000
-	defaultLookbackDelta = 5 * time.Minute
-
 	// maxPoints bounds the points per series of a range query, as
 	// Prometheus does: a week at 60s steps, a year at 1h.
 	maxPoints = 11000
@@ -56,81 +49,38 @@ const (
 
 // promAPI is what the Prometheus API handlers share.
 type promAPI struct {
-	engine    *promql.Engine
+	engine    *query.Engine
 	parser    parser.Parser
-	queryable storage.Queryable // the store behind limitQueryable
+	queryable storage.Queryable // the store, within the engine's series limit
 	metadata  MetadataSource
 	exemplars storage.ExemplarQueryable
 	build     BuildInfo
-	// maxSamples is the engine's limit, which a split range query's
-	// joined answer must keep too.
-	maxSamples int
 }
 
-func newPromAPI(o PromQLOptions, timeout time.Duration, log *slog.Logger) (*promAPI, error) {
-	if o.Queryable == nil {
-		return nil, errors.New("web: PromQL.Queryable is required")
-	}
-	if o.MaxSamples <= 0 {
-		o.MaxSamples = defaultMaxSamples
-	}
-	if o.MaxSeries <= 0 {
-		o.MaxSeries = defaultMaxSeries
-	}
-	if o.LookbackDelta <= 0 {
-		o.LookbackDelta = defaultLookbackDelta
-	}
-	if o.Parser == nil {
-		o.Parser = parser.NewParser(parser.Options{EnableExperimentalFunctions: true, ExperimentalDurationExpr: true})
+func newPromAPI(o PromQLOptions) (*promAPI, error) {
+	if o.Queryable == nil || o.Engine == nil {
+		return nil, errors.New("web: PromQL.Queryable and PromQL.Engine are required")
 	}
 	if o.BuildInfo.GoVersion == "" {
 		o.BuildInfo.GoVersion = runtime.Version()
 	}
-	opts := promql.EngineOpts{
-		Logger:        log,
-		MaxSamples:    o.MaxSamples,
-		Timeout:       timeout,
-		LookbackDelta: o.LookbackDelta,
-		// A subquery without a step ([30m:]) steps by Prometheus' default
-		// evaluation interval; the engine calls this unguarded.
-		NoStepSubqueryIntervalFn: func(int64) int64 { return time.Minute.Milliseconds() },
-		EnableAtModifier:         true,
-		EnableNegativeOffset:     true,
-		Parser:                   o.Parser,
-	}
-	var reg *registerer
-	if o.Registerer != nil {
-		reg = &registerer{Registerer: o.Registerer}
-		opts.Reg = reg
-	}
-	engine := promql.NewEngine(opts)
-	if reg != nil && reg.err != nil {
-		return nil, fmt.Errorf("web: register PromQL engine metrics: %w", reg.err)
-	}
 	return &promAPI{
-		engine:     engine,
-		parser:     o.Parser,
-		queryable:  limitQueryable{Queryable: o.Queryable, maxSeries: int64(o.MaxSeries)},
-		metadata:   o.Metadata,
-		exemplars:  o.Exemplars,
-		build:      o.BuildInfo,
-		maxSamples: o.MaxSamples,
+		engine:    o.Engine,
+		parser:    o.Engine.Parser(),
+		queryable: o.Engine.Queryable(o.Queryable),
+		metadata:  o.Metadata,
+		exemplars: o.Exemplars,
+		build:     o.BuildInfo,
 	}, nil
 }
 
-// registerer turns the engine's MustRegister, which panics on a clash
-// (two engines on one registry), into an error New returns.
-type registerer struct {
-	prometheus.Registerer
-	err error
-}
-
-func (r *registerer) MustRegister(cs ...prometheus.Collector) {
-	for _, c := range cs {
-		if err := r.Register(c); err != nil && r.err == nil {
-			r.err = err
-		}
+// newRangeQuery is the engine's range query, split across cores unless
+// the caller wants its statistics (they are per query).
+func (p *promAPI) newRangeQuery(ctx context.Context, opts promql.QueryOpts, qs string, start, end time.Time, step time.Duration, wantStats bool) (promql.Query, error) {
+	if wantStats {
+		return p.engine.NewRangeQuery(ctx, p.queryable, opts, qs, start, end, step)
 	}
+	return p.engine.NewSplitRangeQuery(ctx, p.queryable, opts, qs, start, end, step)
 }
 
 // promRoute wraps a Prometheus API handler: 404 while the API is disabled,
@@ -300,11 +250,11 @@ func (h *Handler) promQueryExemplars(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		eq, err := h.prom.exemplars.ExemplarQuerier(ctx)
 		if err != nil {
-			h.promFail(w, r, storeErr(err))
+			h.promFail(w, r, query.StorageErr(err))
 			return
 		}
 		if res, err = eq.Select(timestamp.FromTime(start), timestamp.FromTime(end), selectors...); err != nil {
-			h.promFail(w, r, storeErr(err))
+			h.promFail(w, r, query.StorageErr(err))
 			return
 		}
 	}
@@ -501,7 +451,7 @@ func (h *Handler) promMetadata(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		m, err := h.prom.metadata.Metadata(ctx, r.Form.Get("metric"), max(limit, 0))
 		if err != nil {
-			h.promFail(w, r, storeErr(err))
+			h.promFail(w, r, query.StorageErr(err))
 			return
 		}
 		for name, ms := range m {
@@ -569,16 +519,16 @@ type promError struct {
 // and the metrics explorer's table both answer by it.
 func classifyPromError(err error) promError {
 	var (
-		tooMany  *tooManySeriesError
+		limit    *query.LimitError
 		timeout  promql.ErrQueryTimeout
 		canceled promql.ErrQueryCanceled
-		store    *storageError
+		store    *query.StorageError
 		pstore   promql.ErrStorage
 		panicked runtime.Error
 	)
 	switch {
-	case errors.As(err, &tooMany):
-		return promError{http.StatusUnprocessableEntity, "execution", tooMany.Error()}
+	case errors.As(err, &limit):
+		return promError{http.StatusUnprocessableEntity, "execution", limit.Error()}
 	case errors.As(err, &timeout):
 		return promError{http.StatusServiceUnavailable, "timeout", timeout.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
@@ -965,103 +915,4 @@ func writeLabels(s *jsoniter.Stream, ls labels.Labels) {
 		s.WriteString(l.Value)
 	})
 	s.WriteObjectEnd()
-}
-
-// limitQueryable is the store as the API sees it: one query selects at
-// most maxSeries series, and the store's own errors are marked
-// (storageError) so that they answer 500 rather than leak into a 422.
-type limitQueryable struct {
-	storage.Queryable
-	maxSeries int64
-}
-
-func (q limitQueryable) Querier(mint, maxt int64) (storage.Querier, error) {
-	qr, err := q.Queryable.Querier(mint, maxt)
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	return &limitQuerier{Querier: qr, max: q.maxSeries}, nil
-}
-
-// limitQuerier counts the series selected through it: the engine opens
-// one querier per query.
-type limitQuerier struct {
-	storage.Querier
-	max      int64
-	selected atomic.Int64
-}
-
-func (q *limitQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
-	return &limitSeriesSet{SeriesSet: q.Querier.Select(ctx, sortSeries, hints, ms...), q: q}
-}
-
-func (q *limitQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	vs, ws, err := q.Querier.LabelValues(ctx, name, hints, ms...)
-	return vs, ws, storeErr(err)
-}
-
-func (q *limitQuerier) LabelNames(ctx context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	ns, ws, err := q.Querier.LabelNames(ctx, hints, ms...)
-	return ns, ws, storeErr(err)
-}
-
-type limitSeriesSet struct {
-	storage.SeriesSet
-	q   *limitQuerier
-	err error
-}
-
-func (s *limitSeriesSet) Next() bool {
-	if s.err != nil || !s.SeriesSet.Next() {
-		return false
-	}
-	if s.q.selected.Add(1) > s.q.max {
-		s.err = &tooManySeriesError{max: s.q.max}
-		return false
-	}
-	return true
-}
-
-func (s *limitSeriesSet) At() storage.Series { return storeSeries{s.SeriesSet.At()} }
-
-func (s *limitSeriesSet) Err() error {
-	if s.err != nil {
-		return s.err
-	}
-	return storeErr(s.SeriesSet.Err())
-}
-
-// storeSeries marks the errors of its samples' iterator.
-type storeSeries struct{ storage.Series }
-
-func (s storeSeries) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
-	if w, ok := it.(*storeIterator); ok { // the engine hands iterators back for reuse
-		w.Iterator = s.Series.Iterator(w.Iterator)
-		return w
-	}
-	return &storeIterator{Iterator: s.Series.Iterator(it)}
-}
-
-type storeIterator struct{ chunkenc.Iterator }
-
-func (it *storeIterator) Err() error { return storeErr(it.Iterator.Err()) }
-
-// tooManySeriesError is a query over PromQLOptions.MaxSeries.
-type tooManySeriesError struct{ max int64 }
-
-func (e *tooManySeriesError) Error() string {
-	return fmt.Sprintf("query selects more than %d series; narrow the selectors", e.max)
-}
-
-// storageError is an error from the store; its text stays in the log.
-type storageError struct{ err error }
-
-func (e *storageError) Error() string { return e.err.Error() }
-func (e *storageError) Unwrap() error { return e.err }
-
-func storeErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &storageError{err: err}
 }

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
@@ -29,6 +28,7 @@ import (
 	"github.com/prometheus/prometheus/util/teststorage"
 
 	"github.com/lookout-dev/lookout/auth"
+	"github.com/lookout-dev/lookout/query"
 	"github.com/lookout-dev/lookout/web"
 )
 
@@ -56,6 +56,7 @@ func newPromFixture(t *testing.T, q storage.Queryable, set func(*web.Options)) *
 	opts := web.Options{
 		Auth: a, Sessions: a, Logs: st,
 		PromQL: &web.PromQLOptions{
+			Engine:    engineWith(query.Config{}),
 			Queryable: q,
 			Metadata:  testMetadata{},
 			BuildInfo: web.BuildInfo{Version: "1.2.3", Revision: "abc", Branch: "main"},
@@ -69,6 +70,15 @@ func newPromFixture(t *testing.T, q storage.Queryable, set func(*web.Options)) *
 		t.Fatal(err)
 	}
 	return &promFixture{fixture: serveFixture(t, h, a, st, auth.RoleViewer, auth.RoleIngest), h: h}
+}
+
+// engineWith is a PromQL engine with cfg's bounds.
+func engineWith(cfg query.Config) *query.Engine {
+	e, err := query.NewEngine(cfg, query.Options{})
+	if err != nil {
+		panic(err) // only a metrics registry can make it fail
+	}
+	return e
 }
 
 // promResponse is Prometheus' API envelope.
@@ -438,15 +448,15 @@ func TestPromLimits(t *testing.T) {
 		wantType string
 		wantMsg  string
 	}{
-		{"max series", func(o *web.Options) { o.PromQL.MaxSeries = 2 }, "/api/v1/query", form("query", "sum(http_requests_total)", "time", "600"),
+		{"max series", func(o *web.Options) { o.PromQL.Engine = engineWith(query.Config{MaxSeries: 2}) }, "/api/v1/query", form("query", "sum(http_requests_total)", "time", "600"),
 			422, "execution", "query selects more than 2 series; narrow the selectors"},
-		{"max series counts across selectors", func(o *web.Options) { o.PromQL.MaxSeries = 2 }, "/api/v1/query", form("query", `up + on(job) http_requests_total{instance="b"}`, "time", "600"),
+		{"max series counts across selectors", func(o *web.Options) { o.PromQL.Engine = engineWith(query.Config{MaxSeries: 2}) }, "/api/v1/query", form("query", `up + on(job) http_requests_total{instance="b"}`, "time", "600"),
 			200, "", ""},
-		{"max series on the series API", func(o *web.Options) { o.PromQL.MaxSeries = 2 }, "/api/v1/series", form("match[]", "http_requests_total"),
+		{"max series on the series API", func(o *web.Options) { o.PromQL.Engine = engineWith(query.Config{MaxSeries: 2}) }, "/api/v1/series", form("match[]", "http_requests_total"),
 			422, "execution", "query selects more than 2 series; narrow the selectors"},
-		{"max samples", func(o *web.Options) { o.PromQL.MaxSamples = 10 }, "/api/v1/query_range", form("query", "http_requests_total", "start", "300", "end", "600", "step", "15"),
+		{"max samples", func(o *web.Options) { o.PromQL.Engine = engineWith(query.Config{MaxSamples: 10}) }, "/api/v1/query_range", form("query", "http_requests_total", "start", "300", "end", "600", "step", "15"),
 			422, "execution", "query processing would load too many samples into memory"},
-		{"within max samples", func(o *web.Options) { o.PromQL.MaxSamples = 100 }, "/api/v1/query_range", form("query", "http_requests_total", "start", "300", "end", "600", "step", "15"),
+		{"within max samples", func(o *web.Options) { o.PromQL.Engine = engineWith(query.Config{MaxSamples: 100}) }, "/api/v1/query_range", form("query", "http_requests_total", "start", "300", "end", "600", "step", "15"),
 			200, "", ""},
 	}
 	for _, c := range cases {
@@ -494,7 +504,7 @@ func TestPromTimeoutAndCancel(t *testing.T) {
 		form url.Values
 	}{
 		{"timeout parameter", nil, form("query", "up", "time", "600", "timeout", "20ms")},
-		{"server query timeout", func(o *web.Options) { o.QueryTimeout = 20 * time.Millisecond }, form("query", "up", "time", "600")},
+		{"server query timeout", func(o *web.Options) { o.PromQL.Engine = engineWith(query.Config{Timeout: 20 * time.Millisecond}) }, form("query", "up", "time", "600")},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -789,7 +799,6 @@ func TestPromAuthAndDisabled(t *testing.T) {
 
 func TestPromNewRejects(t *testing.T) {
 	st := promqltest.LoadedStorage(t, promData)
-	reg := prometheus.NewRegistry()
 	a, logs := openDeps(t)
 	newHandler := func(p *web.PromQLOptions) error {
 		_, err := web.New(web.Options{Auth: a, Sessions: a, Logs: logs, PromQL: p})
@@ -800,9 +809,9 @@ func TestPromNewRejects(t *testing.T) {
 		opts    *web.PromQLOptions
 		wantErr string
 	}{
-		{"no queryable", &web.PromQLOptions{}, "PromQL.Queryable is required"},
-		{"first engine registers", &web.PromQLOptions{Queryable: st, Registerer: reg}, ""},
-		{"second engine on the same registry", &web.PromQLOptions{Queryable: st, Registerer: reg}, "register PromQL engine metrics"},
+		{"no queryable", &web.PromQLOptions{Engine: engineWith(query.Config{})}, "PromQL.Queryable and PromQL.Engine are required"},
+		{"no engine", &web.PromQLOptions{Queryable: st}, "PromQL.Queryable and PromQL.Engine are required"},
+		{"engine and store", &web.PromQLOptions{Queryable: st, Engine: engineWith(query.Config{})}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -824,7 +833,7 @@ func BenchmarkPromQueryRange(b *testing.B) {
 	}
 	st := promqltest.LoadedStorage(b, load.String())
 	a, logs := openDeps(b)
-	h, err := web.New(web.Options{Auth: a, Sessions: a, Logs: logs, PromQL: &web.PromQLOptions{Queryable: st}})
+	h, err := web.New(web.Options{Auth: a, Sessions: a, Logs: logs, PromQL: &web.PromQLOptions{Queryable: st, Engine: engineWith(query.Config{})}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,13 +13,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/metadata"
-	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/lookout-dev/lookout/auth"
 	"github.com/lookout-dev/lookout/logstore"
+	"github.com/lookout-dev/lookout/query"
 )
 
 // Authenticator says who a request is from.
@@ -97,26 +96,14 @@ type MetadataSource interface {
 // PromQLOptions configures the Prometheus-compatible query API
 // (https://prometheus.io/docs/prometheus/latest/querying/api/).
 type PromQLOptions struct {
+	// Engine is the process' PromQL engine, with its bounds; required.
+	Engine *query.Engine
 	// Queryable is the metric store; required.
 	Queryable storage.Queryable
 	// Metadata answers /api/v1/metadata; nil answers an empty set.
 	Metadata MetadataSource
 	// Exemplars answers /api/v1/query_exemplars; nil leaves that route 404.
 	Exemplars storage.ExemplarQueryable
-	// Parser parses PromQL; nil means Prometheus' parser with experimental
-	// functions and duration expressions enabled. Pass the rules manager
-	// the same one, so that a query that works here works in a rule.
-	Parser parser.Parser
-	// MaxSamples bounds the samples one query holds in memory
-	// (default 50,000,000).
-	MaxSamples int
-	// MaxSeries bounds the series one query selects (default 100,000).
-	MaxSeries int
-	// LookbackDelta is how far back an instant selector looks for a
-	// sample (default 5m).
-	LookbackDelta time.Duration
-	// Registerer receives the PromQL engine's metrics; nil registers none.
-	Registerer prometheus.Registerer
 	// BuildInfo is what /api/v1/status/buildinfo reports.
 	BuildInfo BuildInfo
 }
@@ -163,7 +150,7 @@ func New(opts Options) (*Handler, error) {
 	}
 	h := &Handler{opts: opts, log: opts.Logger, mux: http.NewServeMux(), closing: make(chan struct{})}
 	if opts.PromQL != nil {
-		p, err := newPromAPI(*opts.PromQL, opts.QueryTimeout, opts.Logger)
+		p, err := newPromAPI(*opts.PromQL)
 		if err != nil {
 			return nil, err
 		}

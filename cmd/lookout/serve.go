@@ -19,7 +19,6 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/prometheus/promql/parser"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/lookout-dev/lookout/alerts"
@@ -29,6 +28,7 @@ import (
 	"github.com/lookout-dev/lookout/internal/spanmetrics"
 	"github.com/lookout-dev/lookout/logstore"
 	"github.com/lookout-dev/lookout/metricstore"
+	"github.com/lookout-dev/lookout/query"
 	"github.com/lookout-dev/lookout/web"
 )
 
@@ -148,9 +148,15 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 	if err != nil {
 		return err
 	}
-	// One PromQL parser for the query API and the rules, so both accept the
-	// same language.
-	promParser := parser.NewParser(parser.Options{EnableExperimentalFunctions: true, ExperimentalDurationExpr: true})
+	// One PromQL engine, with one set of bounds, for the query API, the
+	// pages and the rules.
+	engine, err := query.NewEngine(query.Config{
+		Timeout:      time.Duration(cfg.QueryTimeout),
+		SubqueryStep: time.Duration(cfg.EvaluationInterval),
+	}, query.Options{Logger: log.With("component", "promql"), Registerer: reg})
+	if err != nil {
+		return err
+	}
 	acfg := alerts.DefaultConfig()
 	acfg.RuleFiles, acfg.LogRuleFiles = cfg.Rules, cfg.LogRules
 	acfg.AlertmanagerConfig = cfg.AlertmanagerConfig
@@ -169,7 +175,7 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 		Appendable: mstore,
 		Exemplars:  mstore,
 		Logs:       store,
-		Parser:     promParser,
+		Engine:     engine,
 	})
 	if err != nil {
 		return fmt.Errorf("open alerting: %w", err)
@@ -201,12 +207,11 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 		Metrics:      func(w http.ResponseWriter) { writeMetrics(w) },
 		QueryTimeout: time.Duration(cfg.QueryTimeout),
 		PromQL: &web.PromQLOptions{
-			Queryable:  mstore,
-			Metadata:   mstore,
-			Exemplars:  mstore,
-			Registerer: reg,
-			Parser:     promParser,
-			BuildInfo:  web.BuildInfo{Version: buildVersion()},
+			Engine:    engine,
+			Queryable: mstore,
+			Metadata:  mstore,
+			Exemplars: mstore,
+			BuildInfo: web.BuildInfo{Version: buildVersion()},
 		},
 		Alerts:       alerting,
 		Alertmanager: alerting.AlertmanagerAPI(),

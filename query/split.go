@@ -1,4 +1,4 @@
-package web
+package query
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
 	"github.com/prometheus/prometheus/util/stats"
 )
@@ -31,22 +32,33 @@ import (
 // repeated series lookup costs more than the second core saves.
 const minPartSteps = 50
 
-// newRangeQuery is engine.NewRangeQuery, split into one part per core when
-// the query is long enough and splitting cannot change its answer.
-func (p *promAPI) newRangeQuery(ctx context.Context, opts promql.QueryOpts, qs string, start, end time.Time, step time.Duration, wantStats bool) (promql.Query, error) {
-	parts := min(runtime.GOMAXPROCS(0), int(end.Sub(start)/step+1)/minPartSteps)
-	if parts < 2 || wantStats || !p.splittable(qs) {
-		return p.engine.NewRangeQuery(ctx, p.queryable, opts, qs, start, end, step)
+// NewSplitRangeQuery is NewRangeQuery, split into one part per core when
+// the query is long enough and splitting cannot change its answer. The
+// bounds are checked on the whole query; a query asking for per-step
+// statistics is not split (they are per query).
+func (e *Engine) NewSplitRangeQuery(ctx context.Context, q storage.Queryable, opts promql.QueryOpts, qs string, start, end time.Time, step time.Duration) (promql.Query, error) {
+	whole, err := e.NewRangeQuery(ctx, q, opts, qs, start, end, step)
+	if err != nil {
+		return nil, err
 	}
-	return p.splitRangeQuery(ctx, opts, qs, start, end, step, parts)
+	parts := min(runtime.GOMAXPROCS(0), int(end.Sub(start)/step+1)/minPartSteps)
+	if parts < 2 || (opts != nil && opts.EnablePerStepStats()) || !e.splittable(qs) {
+		return whole, nil
+	}
+	whole.Close()
+	split, err := e.splitRangeQuery(ctx, e.Queryable(q), opts, qs, start, end, step, parts)
+	if err != nil {
+		return nil, err
+	}
+	return &boundedQuery{Query: split, e: e}, nil
 }
 
 // splitRangeQuery cuts the steps from start to end into n runs of as equal
 // length as can be, each its own range query.
-func (p *promAPI) splitRangeQuery(ctx context.Context, opts promql.QueryOpts, qs string, start, end time.Time, step time.Duration, n int) (*splitQuery, error) {
+func (e *Engine) splitRangeQuery(ctx context.Context, q storage.Queryable, opts promql.QueryOpts, qs string, start, end time.Time, step time.Duration, n int) (*splitQuery, error) {
 	steps := int(end.Sub(start)/step) + 1
 	n = min(n, steps)
-	q := &splitQuery{maxSamples: p.maxSamples}
+	sq := &splitQuery{maxSamples: e.cfg.MaxSamples}
 	from := 0
 	for i := range n {
 		to := from + (steps-from)/(n-i) // the next run of steps, [from, to)
@@ -54,22 +66,22 @@ func (p *promAPI) splitRangeQuery(ctx context.Context, opts promql.QueryOpts, qs
 		if i == n-1 {
 			partEnd = end // the whole query's last step is at or before end
 		}
-		part, err := p.engine.NewRangeQuery(ctx, p.queryable, opts, qs, start.Add(time.Duration(from)*step), partEnd, step)
+		part, err := e.engine.NewRangeQuery(ctx, q, opts, qs, start.Add(time.Duration(from)*step), partEnd, step)
 		if err != nil {
-			q.Close()
+			sq.Close()
 			return nil, err
 		}
-		q.parts = append(q.parts, part)
+		sq.parts = append(sq.parts, part)
 		from = to
 	}
-	return q, nil
+	return sq, nil
 }
 
 // splittable reports whether the expression's value at a step is the same
 // in any range query that has the step. A query that does not parse is
 // left to the engine, which says why.
-func (p *promAPI) splittable(qs string) bool {
-	expr, err := p.parser.ParseExpr(qs)
+func (e *Engine) splittable(qs string) bool {
+	expr, err := e.parser.ParseExpr(qs)
 	if err != nil {
 		return false
 	}

@@ -1,8 +1,7 @@
-package web
+package query
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -29,10 +28,8 @@ load 15s
 `
 
 func TestSplitRangeQueryAnswersAsWhole(t *testing.T) {
-	api, err := newPromAPI(PromQLOptions{Queryable: promqltest.LoadedStorage(t, splitData)}, time.Minute, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := newTestEngine(t, Config{})
+	st := promqltest.LoadedStorage(t, splitData)
 	exprs := []string{
 		`req_total`,
 		`rate(req_total[5m])`,
@@ -72,7 +69,7 @@ func TestSplitRangeQueryAnswersAsWhole(t *testing.T) {
 		}
 		for _, r := range ranges {
 			start, end := time.Unix(0, 0).Add(r.start), time.Unix(0, 0).Add(r.end)
-			whole, err := api.engine.NewRangeQuery(ctx, api.queryable, opts, expr, start, end, r.step)
+			whole, err := api.NewRangeQuery(ctx, st, opts, expr, start, end, r.step)
 			if err != nil {
 				t.Fatalf("%s: %v", expr, err)
 			}
@@ -84,7 +81,7 @@ func TestSplitRangeQueryAnswersAsWhole(t *testing.T) {
 				t.Errorf("%s over %v: empty answer, so it tests nothing", expr, r)
 			}
 			for _, parts := range []int{2, 3, 7} {
-				split, err := api.splitRangeQuery(ctx, opts, expr, start, end, r.step, parts)
+				split, err := api.splitRangeQuery(ctx, api.Queryable(st), opts, expr, start, end, r.step, parts)
 				if err != nil {
 					t.Fatalf("%s: %v", expr, err)
 				}
@@ -111,10 +108,7 @@ func warningStrings(r *promql.Result) []string {
 }
 
 func TestSplittable(t *testing.T) {
-	api, err := newPromAPI(PromQLOptions{Queryable: promqltest.LoadedStorage(t, splitData)}, time.Minute, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := newTestEngine(t, Config{})
 	for expr, want := range map[string]bool{
 		`rate(req_total[5m])`:                          true,
 		`temp @ 3000`:                                  true,
@@ -134,16 +128,14 @@ func TestSplittable(t *testing.T) {
 }
 
 func TestSplitRangeQueryErrors(t *testing.T) {
-	api, err := newPromAPI(PromQLOptions{Queryable: promqltest.LoadedStorage(t, splitData), MaxSamples: 500}, time.Minute, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := newTestEngine(t, Config{MaxSamples: 500})
+	st := promqltest.LoadedStorage(t, splitData)
 	ctx := context.Background()
 	opts := promql.NewPrometheusQueryOpts(false, 0)
 	start, end, step := time.Unix(0, 0), time.Unix(8985, 0), 15*time.Second
 	// 600 points, 200 in each part: each part keeps within the limit, the
 	// joined answer does not.
-	q, err := api.splitRangeQuery(ctx, opts, `temp{room="a"}`, start, end, step, 3)
+	q, err := api.splitRangeQuery(ctx, api.Queryable(st), opts, `temp{room="a"}`, start, end, step, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +145,7 @@ func TestSplitRangeQueryErrors(t *testing.T) {
 		t.Errorf("joined answer over the sample limit: err %v, want ErrTooManySamples", res.Err)
 	}
 	// A part that fails fails the query with its error.
-	q2, err := api.splitRangeQuery(ctx, opts, `label_replace(temp, "room", "x", "room", ".*")`, start, time.Unix(600, 0), step, 2)
+	q2, err := api.splitRangeQuery(ctx, api.Queryable(st), opts, `label_replace(temp, "room", "x", "room", ".*")`, start, time.Unix(600, 0), step, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,4 +153,13 @@ func TestSplitRangeQueryErrors(t *testing.T) {
 	if res := q2.Exec(ctx); res.Err == nil || !strings.Contains(res.Err.Error(), "same labelset") {
 		t.Errorf("duplicate series: err %v, want the engine's same-labelset error", res.Err)
 	}
+}
+
+func newTestEngine(t testing.TB, cfg Config) *Engine {
+	t.Helper()
+	e, err := NewEngine(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
