@@ -88,6 +88,9 @@ type pred interface {
 // value that cannot be compared with its field, comes back as an
 // *InputError.
 func compileQuery(q string, text analysis.Analyzer) (pred, error) {
+	if len(q) > maxQueryBytes {
+		return nil, inputErrorf("query of %d bytes is longer than the limit of %d bytes; shorten it", len(q), maxQueryBytes)
+	}
 	n, err := logql.Parse(q)
 	if err != nil {
 		return nil, &InputError{Err: err}
@@ -104,6 +107,11 @@ func compileNode(n logql.Node, text analysis.Analyzer) (pred, error) {
 	case *logql.Or:
 		return compileBool(n.Children, true, text)
 	case *logql.Not:
+		if nn, ok := n.Child.(*logql.Not); ok {
+			// NOT NOT x is x, and x may be narrowed by the index where a
+			// negation never is.
+			return compileNode(nn.Child, text)
+		}
 		c, err := compileNode(n.Child, text)
 		if err != nil {
 			return nil, err
@@ -132,7 +140,18 @@ func compileBool(kids []logql.Node, or bool, text analysis.Analyzer) (pred, erro
 	return b, nil
 }
 
+// maxQueryBytes bounds a query's text, and so the depth of the tree the
+// parser and the compiler recurse over.
+const maxQueryBytes = 64 << 10
+
+// maxWildcards bounds the * and ? of one pattern: a pattern of many is no
+// narrower than a few, and each costs a scan of every value it is tried on.
+const maxWildcards = 8
+
 func compileTerm(t *logql.Term, text analysis.Analyzer) (pred, error) {
+	if t.Wildcard && strings.Count(t.Value, "*")+strings.Count(t.Value, "?") > maxWildcards {
+		return nil, inputErrorf("the pattern %q has more than %d wildcards; write fewer, or a word the index can find", t.Value, maxWildcards)
+	}
 	f, kind := resolveField(t.Field)
 	switch kind {
 	case kindText:
@@ -648,6 +667,19 @@ func requiredWords(p pred) []string {
 		for _, t := range p.toks {
 			if isASCII(t) {
 				out = append(out, t)
+			}
+		}
+		return out
+	case *globPred:
+		// Every literal run of a body pattern is within one of the words
+		// it matches.
+		if p.field != fieldBody {
+			return nil
+		}
+		var out []string
+		for _, lit := range strings.FieldsFunc(p.pattern, func(r rune) bool { return r == '*' || r == '?' }) {
+			if isASCII(lit) {
+				out = append(out, lit)
 			}
 		}
 		return out

@@ -52,8 +52,11 @@
 // values, and an exact match on each record of the remaining groups, made on
 // the same flattened view of the record the index was built from. Groups are
 // visited newest first (by their newest record), so a page of the newest
-// results settles early; totals count up to 10,000 matches and stop reading
-// after 200,000 records once the page is settled (TotalExact false beyond).
+// results settles early; totals count up to 10,000 matches. One search
+// reads at most 1,000,000 records, for its page and its count together, so
+// the count does not depend on the page size and a query the index cannot
+// narrow (NOT, wildcards) costs a bounded scan (TotalExact false beyond, and
+// Partial if the page was not settled).
 // Re-delivered records are dropped at query time: log records by a digest of
 // their content, spans by (trace_id, span_id).
 //

@@ -51,9 +51,12 @@ type LogResult struct {
 	Records []LogRecord `json:"records"`
 	Total   uint64      `json:"total"`
 	// TotalExact is false when counting stopped (at 10,000 matches, or
-	// after reading 200,000 records once the page was settled) and Total
-	// is a lower bound.
+	// at the search's budget of records read) and Total is a lower bound.
 	TotalExact bool `json:"total_exact"`
+	// Partial is true when the search stopped at its budget of records
+	// read before its page was settled: older (newer, when forward)
+	// matches than those returned may exist.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // totalCap bounds how many matches a search counts: past it, the total is
@@ -61,9 +64,12 @@ type LogResult struct {
 // broad query over a large range costs a bounded scan.
 const totalCap = 10000
 
-// scanBudget bounds the records a search reads to count matches once its
-// page of results is settled; past it the total is a lower bound too.
-const scanBudget = 200_000
+// defaultSearchBudget bounds the records one search reads
+// (Config.SearchBudget), for its page and its count alike, so that the count does not depend on the page size and a
+// query the index cannot narrow (NOT, wildcards) costs a bounded scan.
+// Past it the total is a lower bound, and the page is partial if it was
+// not settled yet.
+const defaultSearchBudget = 1_000_000
 
 // logMatcher decides whether a stored log record matches a query: cheap
 // checks on its bytes first (required attribute values, body words), then
@@ -129,17 +135,18 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (LogResult, error) {
 	top := newTopK[LogRecord](limit, q.Forward)
 	m := s.newLogMatcher(p, start, end)
 	total, scanned := 0, 0
-	exact := true
+	exact, partial := true, false
 	err = s.scanGroups(ctx, s.logs, p.candidate(), start, end, q.Forward, func(g *groupMeta, has func(uint64) bool) (bool, error) {
-		improve := top.canImprove(g.minTs, g.maxTs)
-		if !improve && (total >= totalCap || scanned >= scanBudget) {
-			exact = false
-			return true, nil
-		}
-		scanned += g.count
 		if !p.maybe(has) {
 			return false, nil
 		}
+		improve := top.canImprove(g.minTs, g.maxTs)
+		if scanned >= s.cfg.SearchBudget || (!improve && total >= totalCap) {
+			exact = false
+			partial = improve
+			return true, nil
+		}
+		scanned += g.count
 		return false, s.eachRecord(ctx, s.logs, g, func(h *blockHeader, i int) error {
 			r, v, ok, err := m.match(h, i)
 			if !ok || err != nil {
@@ -155,7 +162,7 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (LogResult, error) {
 	if err != nil {
 		return LogResult{}, err
 	}
-	return LogResult{Records: top.sorted(), Total: uint64(total), TotalExact: exact && total < totalCap}, nil
+	return LogResult{Records: top.sorted(), Total: uint64(total), TotalExact: exact && total < totalCap, Partial: partial}, nil
 }
 
 // scanGroups visits the groups that may hold matches of cand within
@@ -196,6 +203,11 @@ func (s *Store) scanGroups(ctx context.Context, si *signalIndex, cand query.Quer
 				return fmt.Errorf("search %s: %w", p.dir, err)
 			}
 			for _, h := range res.Hits {
+				// A page of hits may be tens of thousands of groups: the
+				// deadline is checked for each.
+				if err := ctx.Err(); err != nil {
+					return err
+				}
 				id, err := strconv.ParseInt(h.ID, 36, 64)
 				if err != nil {
 					continue

@@ -29,6 +29,9 @@ type Config struct {
 	// indexed; past it, writes are refused with ErrOverloaded so that a
 	// client backs off instead of memory growing.
 	MaxIndexLag int
+	// SearchBudget bounds the records one log search reads, for its page
+	// and its count together (default 1,000,000).
+	SearchBudget int
 }
 
 // Validate reports what is wrong with c.
@@ -105,6 +108,9 @@ const (
 func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 	if cfg.MaxIndexLag <= 0 {
 		cfg.MaxIndexLag = 500_000
+	}
+	if cfg.SearchBudget <= 0 {
+		cfg.SearchBudget = defaultSearchBudget
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err

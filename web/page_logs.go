@@ -108,6 +108,9 @@ type logsResults struct {
 	Rows       []logRow
 	Total      uint64
 	TotalExact bool
+	// Partial: the search stopped at its budget before the page was
+	// settled.
+	Partial bool
 	// Hist is drawn with the page when HistURL is empty; otherwise the
 	// page loads it from HistURL once shown (htmx), so that the rows do
 	// not wait for the counting. Without JavaScript, HistInline links to
@@ -302,7 +305,7 @@ func (h *Handler) logsPageRecords(ctx context.Context, query string, tr pageRang
 	if err != nil {
 		return nil, err
 	}
-	out := &logsResults{Total: res.Total, TotalExact: res.TotalExact}
+	out := &logsResults{Total: res.Total, TotalExact: res.TotalExact, Partial: res.Partial}
 	recs := res.Records
 	full := len(recs) == logsPageLimit && !(res.TotalExact && res.Total <= uint64(len(recs)))
 	if full {
