@@ -88,9 +88,6 @@ type pred interface {
 // value that cannot be compared with its field, comes back as an
 // *InputError.
 func compileQuery(q string, text analysis.Analyzer) (pred, error) {
-	if len(q) > maxQueryBytes {
-		return nil, inputErrorf("query of %d bytes is longer than the limit of %d bytes; shorten it", len(q), maxQueryBytes)
-	}
 	n, err := logql.Parse(q)
 	if err != nil {
 		return nil, &InputError{Err: err}
@@ -139,10 +136,6 @@ func compileBool(kids []logql.Node, or bool, text analysis.Analyzer) (pred, erro
 	}
 	return b, nil
 }
-
-// maxQueryBytes bounds a query's text, and so the depth of the tree the
-// parser and the compiler recurse over.
-const maxQueryBytes = 64 << 10
 
 // maxWildcards bounds the * and ? of one pattern: a pattern of many is no
 // narrower than a few, and each costs a scan of every value it is tried on.

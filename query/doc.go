@@ -14,7 +14,9 @@
 // with a *LimitError, before evaluation:
 //
 //   - a query text longer than Config.MaxQueryBytes (which also bounds the
-//     depth of the parse tree every later walk recurses over);
+//     depth of the parse tree every later walk recurses over), and its
+//     operators and parentheses (Config.MaxQueryNodes; Prometheus' parser
+//     takes time quadratic in nesting depth);
 //   - a query whose evaluation steps, counted over the outer steps and the
 //     steps of every subquery's own evaluator, exceed Config.MaxSteps;
 //

@@ -177,6 +177,11 @@ func (h *Handler) runQuery(w http.ResponseWriter, r *http.Request, limit int, ne
 		return
 	}
 	qry, err := newQuery(ctx, opts)
+	var over *query.LimitError
+	if errors.As(err, &over) {
+		h.promFail(w, r, err) // 422 execution, as over the sample limit
+		return
+	}
 	if err != nil {
 		invalidParam(w, "query", err)
 		return

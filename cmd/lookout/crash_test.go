@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -33,12 +34,12 @@ type child struct {
 	done chan struct{}
 }
 
-func startChild(t *testing.T, dir string) *child {
+func startChild(t *testing.T, dir string, args ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(),
 		"LOOKOUT_TEST_CHILD=1",
-		"LOOKOUT_TEST_ARGS=serve --data-dir "+dir+" --http-addr 127.0.0.1:0 --otlp-grpc-addr 127.0.0.1:0 --otlp-http-addr 127.0.0.1:0",
+		"LOOKOUT_TEST_ARGS=serve --data-dir "+dir+" --http-addr 127.0.0.1:0 --otlp-grpc-addr 127.0.0.1:0 --otlp-http-addr 127.0.0.1:0 "+strings.Join(args, " "),
 		"LOOKOUT_INGEST_TOKEN="+e2eToken,
 		"LOOKOUT_ADMIN_PASSWORD="+e2ePassword,
 	)
