@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -91,7 +92,8 @@ func logsSignal(c LogsConsumer) *signal {
 		if n == 0 {
 			return 0, 0, "", nil
 		}
-		return n, 0, "", c.ConsumeLogs(ctx, ld)
+		rejected, why, err := partially(c.ConsumeLogs(ctx, ld))
+		return n, rejected, why, err
 	}
 	s.perService = func(req exportRequest, f func(string, int)) {
 		rls := req.(plogotlp.ExportRequest).Logs().ResourceLogs()
@@ -135,7 +137,12 @@ func tracesSignal(c TracesConsumer) *signal {
 		if n == rejected {
 			return n, rejected, why, nil
 		}
-		return n, rejected, why, c.ConsumeTraces(ctx, td)
+		more, moreWhy, err := partially(c.ConsumeTraces(ctx, td))
+		if more > 0 {
+			rejected += more
+			why = strings.TrimPrefix(why+"; "+moreWhy, "; ")
+		}
+		return n, rejected, why, err
 	}
 	s.perService = func(req exportRequest, f func(string, int)) {
 		rss := req.(ptraceotlp.ExportRequest).Traces().ResourceSpans()
@@ -155,6 +162,17 @@ func tracesSignal(c TracesConsumer) *signal {
 // success.
 type partialRejection interface {
 	PartiallyRejected() (rejected int, why string)
+}
+
+// partially splits a consumer's error into the items it refused one by one
+// (a partialRejection: the rest is stored) and a failure of the whole.
+func partially(err error) (rejected int, why string, _ error) {
+	var pr partialRejection
+	if errors.As(err, &pr) {
+		rejected, why = pr.PartiallyRejected()
+		return rejected, why, nil
+	}
+	return 0, "", err
 }
 
 // metricsSignal answers 501 when no metric store is wired in, so that a
@@ -183,13 +201,8 @@ func metricsSignal(c MetricsConsumer) *signal {
 		if n == 0 {
 			return 0, 0, "", nil
 		}
-		err := c.ConsumeMetrics(ctx, md)
-		var pr partialRejection
-		if errors.As(err, &pr) {
-			rejected, why := pr.PartiallyRejected()
-			return n, rejected, why, nil
-		}
-		return n, 0, "", err
+		rejected, why, err := partially(c.ConsumeMetrics(ctx, md))
+		return n, rejected, why, err
 	}
 	s.perService = func(req exportRequest, f func(string, int)) {
 		rms := req.(pmetricotlp.ExportRequest).Metrics().ResourceMetrics()

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -308,11 +309,21 @@ func TestCountLogsFromMetadata(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	base := time.Now().UTC().Truncate(24 * time.Hour).Add(-12 * time.Hour)
-	// Retention hides the records of the first 20 s.
-	now := base.Add(time.Hour + 20*time.Second)
+	// Records are stored while the clock is at base (all within the
+	// retention, or they would be refused) and counted once it has moved
+	// on, when retention hides the records of the first 20 s.
+	var now atomic.Int64
+	writing, counting := base, base.Add(time.Hour+20*time.Second)
+	now.Store(counting.UnixNano())
+	consumeWave := func(t *testing.T, s *Store, reqs ...plog.Logs) {
+		t.Helper()
+		now.Store(writing.UnixNano())
+		defer now.Store(counting.UnixNano())
+		consumeWave(t, s, reqs...)
+	}
 	open := func() *Store {
 		t.Helper()
-		s, err := Open(ctx, Config{Dir: dir, LogsRetention: time.Hour, TracesRetention: time.Hour}, Options{Now: func() time.Time { return now }})
+		s, err := Open(ctx, Config{Dir: dir, LogsRetention: time.Hour, TracesRetention: time.Hour}, Options{Now: func() time.Time { return time.Unix(0, now.Load()) }})
 		if err != nil {
 			t.Fatal(err)
 		}

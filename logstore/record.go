@@ -320,13 +320,26 @@ func decodeLog(h *blockHeader, i int) (LogRecord, error) {
 
 // logDigest identifies record i of a logs block by its content, resource
 // and scope, so that a re-delivered copy in another block digests equally.
+// The observed time is left out: lookout sets it on receipt where the
+// sender did not, so two deliveries of one record may differ there only.
 func logDigest(h *blockHeader, i int) uint64 {
 	d := decoder{buf: h.recordBytes(i)}
 	res, scope := d.uvarint(), d.uvarint()
 	if d.err != nil || res >= uint64(len(h.resDigest)) || scope >= uint64(len(h.scopeRaw)) {
 		return 0
 	}
-	return xxhash.Sum64(d.buf) ^ h.resDigest[res]*0x9e3779b97f4a7c15 ^ xxhash.Sum64(h.scopeRaw[scope])
+	rec := d.buf
+	d.varint() // timestamp
+	tsEnd := len(rec) - len(d.buf)
+	d.varint() // observed timestamp
+	if d.err != nil {
+		return 0
+	}
+	var x xxhash.Digest
+	x.Reset()
+	x.Write(rec[:tsEnd])
+	x.Write(d.buf)
+	return x.Sum64() ^ h.resDigest[res]*0x9e3779b97f4a7c15 ^ xxhash.Sum64(h.scopeRaw[scope])
 }
 
 var spanKinds = [...]string{"unspecified", "internal", "server", "client", "producer", "consumer"}

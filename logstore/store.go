@@ -284,18 +284,33 @@ func (s *Store) resyncLag(i int) { s.indexedRec[i].Store(s.committedRec[i].Load(
 
 // ConsumeLogs stores ld durably; it returns only once the records are
 // committed to disk. Indexing follows shortly after.
+//
+// Records it could not find again (stamped outside the retention or more
+// than a day ahead, or nesting values deeper than blocks keep) are refused:
+// the rest is stored and the error is a *PartialError saying how many went
+// and why.
 func (s *Store) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
-	return s.consume(ctx, sigLogs, ld.LogRecordCount(), func(now time.Time) ([]encodedBlock, []serviceSeen) {
+	refused := s.acceptLogs(ld, s.now())
+	if err := s.consume(ctx, sigLogs, ld.LogRecordCount(), func(now time.Time) ([]encodedBlock, []serviceSeen) {
 		return encodeLogs(ld, now), s.cat.seenLogs(ld, now)
-	})
+	}); err != nil {
+		return err
+	}
+	return refused
 }
 
 // ConsumeTraces stores td durably; it returns only once the spans are
 // committed to disk.
+// Spans it could not find again are refused as ConsumeLogs refuses
+// records; so is a span without a start time.
 func (s *Store) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	return s.consume(ctx, sigSpans, td.SpanCount(), func(now time.Time) ([]encodedBlock, []serviceSeen) {
+	refused := s.acceptSpans(td, s.now())
+	if err := s.consume(ctx, sigSpans, td.SpanCount(), func(now time.Time) ([]encodedBlock, []serviceSeen) {
 		return encodeTraces(td, now), s.cat.seenSpans(td, now)
-	})
+	}); err != nil {
+		return err
+	}
+	return refused
 }
 
 func (s *Store) consume(ctx context.Context, sig, n int, encode func(time.Time) ([]encodedBlock, []serviceSeen)) error {

@@ -354,15 +354,22 @@ func writeRegistry(w io.Writer, reg *prometheus.Registry) {
 }
 
 // tracesTee stores spans and then counts them into the span metrics, so a
-// refused request is not counted (the client will send it again).
+// refused request is not counted (the client will send it again). Spans
+// the store refused one by one are gone from td and not counted either;
+// the rest is.
 type tracesTee struct {
 	store ingest.TracesConsumer
 	red   *spanmetrics.Connector
 }
 
 func (t tracesTee) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	if err := t.store.ConsumeTraces(ctx, td); err != nil {
+	err := t.store.ConsumeTraces(ctx, td)
+	var partial *logstore.PartialError
+	if err != nil && !errors.As(err, &partial) {
 		return err
 	}
-	return t.red.ConsumeTraces(ctx, td)
+	if rerr := t.red.ConsumeTraces(ctx, td); rerr != nil {
+		return rerr
+	}
+	return err
 }
