@@ -345,10 +345,21 @@ func (am *alertmanager) reload() error {
 	}
 	c, err := loadAMConfig(am.opts.ConfigFile, am.logger)
 	if err != nil {
-		am.reloadOK.Set(0)
+		am.reloadFailed()
 		return fmt.Errorf("reload alertmanager config: %w", err)
 	}
 	return am.use(c)
+}
+
+// reloadFailed and reloadSucceeded set Alertmanager's reload metrics as its
+// config.Coordinator does: a rejected reload sets
+// alertmanager_config_last_reload_successful to 0 and leaves the success
+// timestamp at the last good one; a good reload sets 1 and the time.
+func (am *alertmanager) reloadFailed() { am.reloadOK.Set(0) }
+
+func (am *alertmanager) reloadSucceeded() {
+	am.reloadOK.Set(1)
+	am.reloadTime.SetToCurrentTime()
 }
 
 // use switches to a configuration loaded and checked by loadAMConfig.
@@ -444,8 +455,7 @@ func (am *alertmanager) apply(c *amConfig) {
 	dispatcher.WaitForLoading()
 	am.dispatcher.Store(dispatcher)
 	am.conf.Store(c.conf)
-	am.reloadOK.Set(1)
-	am.reloadTime.SetToCurrentTime()
+	am.reloadSucceeded()
 }
 
 // groups is the API's view of the dispatcher's aggregation groups.

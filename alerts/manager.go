@@ -226,9 +226,20 @@ func (m *Manager) Close() error {
 // Reload re-reads the rule files, the log rule files and the Alertmanager
 // configuration. Everything is checked first: on any problem nothing
 // changes and the error lists each problem as file:line.
-func (m *Manager) Reload(ctx context.Context) error {
+//
+// Alertmanager's reload metrics follow the whole reload, not only the
+// Alertmanager file: a bad rule file rejects the Alertmanager
+// configuration with it, so alertmanager_config_last_reload_successful
+// drops to 0 (and Alertmanager's AlertmanagerFailedReload alert fires)
+// until a reload succeeds.
+func (m *Manager) Reload(ctx context.Context) (err error) {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
+	defer func() {
+		if err != nil {
+			m.am.reloadFailed()
+		}
+	}()
 	files, logGroups, amc, err := m.load()
 	if err != nil {
 		return err
@@ -242,6 +253,11 @@ func (m *Manager) Reload(ctx context.Context) error {
 		return fmt.Errorf("reload rules: %w", err)
 	}
 	m.logRules.update(logGroups)
+	if amc == nil {
+		// The default configuration stays, reloaded as far as there is
+		// anything to reload; use did this otherwise.
+		m.am.reloadSucceeded()
+	}
 	m.log.Info("alerting_reloaded", "rule_files", len(files), "log_rule_groups", len(logGroups))
 	return nil
 }
