@@ -345,10 +345,21 @@ func (am *alertmanager) reload() error {
 	}
 	c, err := loadAMConfig(am.opts.ConfigFile, am.logger)
 	if err != nil {
-		am.reloadOK.Set(0)
+		am.reloadFailed()
 		return fmt.Errorf("reload alertmanager config: %w", err)
 	}
 	return am.use(c)
+}
+
+// reloadFailed and reloadSucceeded set Alertmanager's reload metrics as its
+// config.Coordinator does: a rejected reload sets
+// alertmanager_config_last_reload_successful to 0 and leaves the success
+// timestamp at the last good one; a good reload sets 1 and the time.
+func (am *alertmanager) reloadFailed() { am.reloadOK.Set(0) }
+
+func (am *alertmanager) reloadSucceeded() {
+	am.reloadOK.Set(1)
+	am.reloadTime.SetToCurrentTime()
 }
 
 // use switches to a configuration loaded and checked by loadAMConfig.
@@ -444,8 +455,7 @@ func (am *alertmanager) apply(c *amConfig) {
 	dispatcher.WaitForLoading()
 	am.dispatcher.Store(dispatcher)
 	am.conf.Store(c.conf)
-	am.reloadOK.Set(1)
-	am.reloadTime.SetToCurrentTime()
+	am.reloadSucceeded()
 }
 
 // groups is the API's view of the dispatcher's aggregation groups.
@@ -572,18 +582,6 @@ func loadAMConfig(path string, logger *slog.Logger) (_ *amConfig, err error) {
 	return &amConfig{conf: conf, tmpl: tmpl, receivers: receivers}, nil
 }
 
-// amConfigError is one problem in an Alertmanager configuration or template
-// file.
-type amConfigError struct {
-	file string
-	line int
-	msg  string
-}
-
-func (e *amConfigError) Error() string {
-	return fmt.Sprintf("%s:%d: %s", e.file, e.line, e.msg)
-}
-
 // amYAMLLineRE matches the lines yaml.v2 puts in its errors: "yaml: line 3:
 // ..." and, under "yaml: unmarshal errors:", one "  line 3: ..." per problem.
 var amYAMLLineRE = regexp.MustCompile(`(?m)^\s*(?:yaml: )?line (\d+): (.*)$`)
@@ -612,7 +610,7 @@ func locateAMConfigError(file string, src []byte, err error) error {
 		errs := make([]error, 0, len(found))
 		for _, m := range found {
 			line, _ := strconv.Atoi(m[1])
-			errs = append(errs, &amConfigError{file: file, line: line, msg: amGoTypeRE.ReplaceAllString(m[2], "")})
+			errs = append(errs, &fileError{file: file, line: line, msg: amGoTypeRE.ReplaceAllString(m[2], "")})
 		}
 		return errors.Join(errs...)
 	}
@@ -623,7 +621,7 @@ func locateAMConfigError(file string, src []byte, err error) error {
 			line = l
 		}
 	}
-	return &amConfigError{file: file, line: line, msg: msg}
+	return &fileError{file: file, line: line, msg: msg}
 }
 
 // locateAMTemplateError names the template file and line text/template gives,
@@ -634,7 +632,7 @@ func locateAMTemplateError(file string, i int, glob string, err error) error {
 		for _, p := range paths {
 			if filepath.Base(p) == m[1] {
 				line, _ := strconv.Atoi(m[2])
-				return &amConfigError{file: p, line: line, msg: m[3]}
+				return &fileError{file: p, line: line, msg: m[3]}
 			}
 		}
 	}
@@ -644,7 +642,7 @@ func locateAMTemplateError(file string, i int, glob string, err error) error {
 			line = v.Content[i].Line
 		}
 	}
-	return &amConfigError{file: file, line: line, msg: fmt.Sprintf("template %q: %v", glob, err)}
+	return &fileError{file: file, line: line, msg: fmt.Sprintf("template %q: %v", glob, err)}
 }
 
 // locateAMReceiverError puts a receiver's build error at its name.
@@ -660,7 +658,7 @@ func locateAMReceiverError(file, name string, err error) error {
 			}
 		}
 	}
-	return &amConfigError{file: file, line: line, msg: fmt.Sprintf("receiver %q: %v", name, err)}
+	return &fileError{file: file, line: line, msg: fmt.Sprintf("receiver %q: %v", name, err)}
 }
 
 func parseAMConfigYAML(file string) *yaml.Node {
@@ -713,7 +711,7 @@ func findAMConfigLine(root *yaml.Node, msg string) int {
 		if _, err := config.Load(string(out)); err == nil || err.Error() != msg {
 			continue
 		}
-		return refineAMConfigLine(p.node, p.line, quoted)
+		return refineAMConfigLine(p.node, p.line, msg, quoted)
 	}
 
 	// Whatever names a value in the file.
@@ -737,8 +735,11 @@ func findAMConfigLine(root *yaml.Node, msg string) int {
 }
 
 // refineAMConfigLine points inside a failing route, receiver or rule: at
-// a matcher that does not parse, or at the value the message quotes.
-func refineAMConfigLine(node *yaml.Node, line int, quoted []string) int {
+// a matcher that does not parse, at the value the message quotes, at the
+// field it names ("root route must not have any matchers", "cannot have
+// wildcard group_by", "in equal list"), or at a value it names unquoted
+// ("funday is not a valid weekday").
+func refineAMConfigLine(node *yaml.Node, line int, msg string, quoted []string) int {
 	if node == nil {
 		return line
 	}
@@ -774,8 +775,26 @@ func refineAMConfigLine(node *yaml.Node, line int, quoted []string) int {
 			}
 		}
 	}
+	words := " " + amWordRE.ReplaceAllString(msg, " ") + " "
+	says := func(s string) bool {
+		return len(s) > 1 && (strings.Contains(words, " "+s+" ") || strings.Contains(words, " "+strings.ReplaceAll(s, "_", " ")+" "))
+	}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if says(pairs[i].Value) {
+			return pairs[i].Line
+		}
+	}
+	for _, n := range pairs {
+		if found := amYAMLFind(n, func(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && says(n.Value) }); found != nil {
+			return found.Line
+		}
+	}
 	return line
 }
+
+// amWordRE matches what separates words in a message; _ and . belong to
+// the words they join (group_by, service.name).
+var amWordRE = regexp.MustCompile(`[^\w.]+`)
 
 // amConfigProbe is one part of a configuration file put in a minimal
 // configuration of its own.

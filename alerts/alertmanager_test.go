@@ -640,12 +640,37 @@ func TestLoadAlertmanagerConfigLocatesErrors(t *testing.T) {
 		{
 			name:   "zero group_interval",
 			config: "route:\n  receiver: a\n  routes:\n    - receiver: a\n    - receiver: a\n      group_interval: 0s\nreceivers:\n  - name: a\n",
-			line:   5, msg: "group_interval cannot be zero",
+			line:   6, msg: "group_interval cannot be zero",
 		},
 		{
 			name:   "bad inhibit rule",
 			config: "route:\n  receiver: a\nreceivers:\n  - name: a\ninhibit_rules:\n  - source_matchers: ['a=\"1\"']\n    target_matchers: ['b=\"2\"']\n  - source_matchers: ['a=~\"[\"']\n    target_matchers: ['b=\"2\"']\n",
 			line:   8, msg: "missing closing ]",
+		},
+		{
+			name:   "wildcard group_by",
+			config: "route:\n  receiver: a\n  group_wait: 1s\n  group_by: ['...', alertname]\nreceivers:\n  - name: a\n",
+			line:   4, msg: "cannot have wildcard group_by",
+		},
+		{
+			name:   "root route matchers",
+			config: "route:\n  receiver: a\n  matchers: ['a=\"b\"']\nreceivers:\n  - name: a\n",
+			line:   3, msg: "root route must not have any matchers",
+		},
+		{
+			name:   "root route mute time intervals",
+			config: "route:\n  receiver: a\n  mute_time_intervals: [night]\nreceivers:\n  - name: a\ntime_intervals:\n  - name: night\n",
+			line:   3, msg: "root route must not have any mute time intervals",
+		},
+		{
+			name:   "bad equal label",
+			config: "route:\n  receiver: a\nreceivers:\n  - name: a\ninhibit_rules:\n  - source_matchers: ['a=\"1\"']\n    target_matchers: ['b=\"2\"']\n    equal: ['']\n",
+			line:   8, msg: `invalid label name "" in equal list`,
+		},
+		{
+			name:   "bad weekday",
+			config: "route:\n  receiver: a\nreceivers:\n  - name: a\ntime_intervals:\n  - name: work\n    time_intervals:\n      - weekdays: [monday, funday]\n",
+			line:   8, msg: "funday is not a valid weekday",
 		},
 		{
 			name:   "template",

@@ -681,11 +681,10 @@ func (l *logRules) status() []RuleGroup {
 }
 
 // loadLogRuleFiles reads log rule files. It reports every problem of every
-// file, each as "file:line: message", and returns no groups if there is
-// one.
-func loadLogRuleFiles(paths []string) ([]*logRuleGroup, error) {
+// file, each as "file:line:column: message", and returns no groups if there
+// is one; warnings are about what loads but is likely a mistake.
+func loadLogRuleFiles(paths []string) (groups []*logRuleGroup, warnings []error, err error) {
 	p := &logRuleParser{groupsAt: map[string]string{}}
-	var groups []*logRuleGroup
 	for _, path := range paths {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -695,9 +694,9 @@ func loadLogRuleFiles(paths []string) ([]*logRuleGroup, error) {
 		groups = append(groups, p.parseFile(path, data)...)
 	}
 	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...)
+		return nil, p.warnings, errors.Join(p.errs...)
 	}
-	return groups, nil
+	return groups, p.warnings, nil
 }
 
 // logRuleParser walks the YAML node tree of rule files itself, rather
@@ -706,15 +705,20 @@ func loadLogRuleFiles(paths []string) ([]*logRuleGroup, error) {
 type logRuleParser struct {
 	file     string
 	errs     []error
+	warnings []error
 	groupsAt map[string]string // group name: file:line where defined
+	// rulesAt is the line of the first rule of each name and labels in
+	// the file, for promtool's duplicate-rules warning.
+	rulesAt map[string]int
 }
 
 func (p *logRuleParser) errorf(n *yaml.Node, format string, args ...any) {
-	p.errs = append(p.errs, fmt.Errorf("%s:%d: %s", p.file, n.Line, fmt.Sprintf(format, args...)))
+	p.errs = append(p.errs, at(p.file, n, fmt.Sprintf(format, args...)))
 }
 
 func (p *logRuleParser) parseFile(path string, data []byte) []*logRuleGroup {
 	p.file = path
+	p.rulesAt = map[string]int{}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		p.errs = append(p.errs, yamlerr.Locate(path, err))
@@ -795,11 +799,27 @@ func (p *logRuleParser) parseGroup(n *yaml.Node) *logRuleGroup {
 		}
 		ruleAt[r.name] = rn.Line
 		g.rules = append(g.rules, r)
+		p.checkDuplicate(rn, g, r)
 	}
 	if !ok {
 		return nil
 	}
 	return g
+}
+
+// checkDuplicate warns of a rule with the same name and labels as an
+// earlier one of the file, in another group (in the same group, a name is
+// an error already), as promtool does for Prometheus rules: both send the
+// same alerts, which then flap between the two rules' values.
+func (p *logRuleParser) checkDuplicate(n *yaml.Node, g *logRuleGroup, r *logRule) {
+	key := r.name + "\xff" + r.labels.String()
+	first, dup := p.rulesAt[key]
+	if !dup {
+		p.rulesAt[key] = n.Line
+		return
+	}
+	p.warnings = append(p.warnings, at(p.file, n, fmt.Sprintf("group %q, rule %q: same name and labels%s as the rule at line %d: the two send the same alerts and may overwrite each other",
+		g.name, r.name, labelList(r.labels), first)))
 }
 
 func (p *logRuleParser) parseRule(n *yaml.Node) *logRule {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -25,7 +26,7 @@ import (
 var _ LogCounter = (*logstore.Store)(nil)
 
 func TestLoadLogRuleFiles(t *testing.T) {
-	groups, err := loadLogRuleFiles([]string{"testdata/logrules_good.yml"})
+	groups, _, err := loadLogRuleFiles([]string{"testdata/logrules_good.yml"})
 	if err != nil {
 		t.Fatalf("load good file: %v", err)
 	}
@@ -74,11 +75,12 @@ func sameLogRule(a, b *logRule) bool {
 func TestLoadLogRuleFilesProblems(t *testing.T) {
 	good, bad := "testdata/logrules_good.yml", "testdata/logrules_bad.yml"
 	dup, syntax := "testdata/logrules_dup.yml", "testdata/logrules_syntax.yml"
-	groups, err := loadLogRuleFiles([]string{good, bad, dup, syntax, "testdata/logrules_missing.yml"})
+	groups, _, err := loadLogRuleFiles([]string{good, bad, dup, syntax, "testdata/logrules_missing.yml"})
 	if err == nil || groups != nil {
 		t.Fatalf("load bad files = %d groups, %v; want an error and no groups", len(groups), err)
 	}
-	// Every problem, each as file:line: message.
+	// Every problem, each as file:line:column: message (file:line: where
+	// yaml.v3 gives no column).
 	want := []struct {
 		at, msg string
 	}{
@@ -109,7 +111,8 @@ func TestLoadLogRuleFilesProblems(t *testing.T) {
 	got := strings.Split(err.Error(), "\n")
 	for _, w := range want {
 		i := slices.IndexFunc(got, func(line string) bool {
-			return strings.HasPrefix(line, w.at+": ") && strings.Contains(line, w.msg) || w.at == "read log rules" && strings.HasPrefix(line, w.at) && strings.Contains(line, w.msg)
+			atCol := regexp.MustCompile(`^` + regexp.QuoteMeta(w.at) + `(:\d+)?: `)
+			return atCol.MatchString(line) && strings.Contains(line, w.msg) || w.at == "read log rules" && strings.HasPrefix(line, w.at) && strings.Contains(line, w.msg)
 		})
 		if i < 0 {
 			t.Errorf("no problem %s: ...%s...", w.at, w.msg)
@@ -197,7 +200,7 @@ func writeLogRules(t *testing.T, text string) []*logRuleGroup {
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	groups, err := loadLogRuleFiles([]string{path})
+	groups, _, err := loadLogRuleFiles([]string{path})
 	if err != nil {
 		t.Fatalf("load rules: %v", err)
 	}
@@ -636,4 +639,49 @@ groups:
 			t.Fatalf("%d evaluations after run returned", m-n)
 		}
 	})
+}
+
+// TestLogRuleDuplicates: a log rule with the same name and labels as one in
+// another group of the file is a warning, as promtool warns of Prometheus
+// rules; other labels make another rule.
+func TestLogRuleDuplicates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dup.yml")
+	const file = `groups:
+  - name: a
+    rules:
+      - alert: Errors
+        query: 'severity:error'
+        window: 5m
+        above: 10
+        labels: {severity: page}
+  - name: b
+    rules:
+      - alert: Errors
+        query: 'severity:error'
+        window: 5m
+        above: 1
+        labels: {severity: ticket}
+      - alert: Errors2
+        query: '*'
+        window: 5m
+        above: 1
+  - name: c
+    rules:
+      - alert: Errors
+        query: 'severity:fatal'
+        window: 1m
+        above: 0
+        labels: {severity: page}
+`
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	groups, warnings, err := loadLogRuleFiles([]string{path})
+	if err != nil || len(groups) != 3 {
+		t.Fatalf("load = %d groups, %v", len(groups), err)
+	}
+	want := path + `:22:9: group "c", rule "Errors": same name and labels {severity="page"} as the rule at line 4`
+	if len(warnings) != 1 || !strings.HasPrefix(warnings[0].Error(), want) {
+		t.Fatalf("warnings %v, want one: %s...", warnings, want)
+	}
 }

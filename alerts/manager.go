@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -222,9 +221,20 @@ func (m *Manager) Close() error {
 // Reload re-reads the rule files, the log rule files and the Alertmanager
 // configuration. Everything is checked first: on any problem nothing
 // changes and the error lists each problem as file:line.
-func (m *Manager) Reload(ctx context.Context) error {
+//
+// Alertmanager's reload metrics follow the whole reload, not only the
+// Alertmanager file: a bad rule file rejects the Alertmanager
+// configuration with it, so alertmanager_config_last_reload_successful
+// drops to 0 (and Alertmanager's AlertmanagerFailedReload alert fires)
+// until a reload succeeds.
+func (m *Manager) Reload(ctx context.Context) (err error) {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
+	defer func() {
+		if err != nil {
+			m.am.reloadFailed()
+		}
+	}()
 	files, logGroups, amc, err := m.load()
 	if err != nil {
 		return err
@@ -238,6 +248,11 @@ func (m *Manager) Reload(ctx context.Context) error {
 		return fmt.Errorf("reload rules: %w", err)
 	}
 	m.logRules.update(logGroups)
+	if amc == nil {
+		// The default configuration stays, reloaded as far as there is
+		// anything to reload; use did this otherwise.
+		m.am.reloadSucceeded()
+	}
 	m.log.Info("alerting_reloaded", "rule_files", len(files), "log_rule_groups", len(logGroups))
 	return nil
 }
@@ -248,11 +263,14 @@ func (m *Manager) AlertmanagerAPI() http.Handler { return m.am.handler() }
 // load resolves and checks every file: the rule files to hand the rules
 // manager (the built-in rules among them), the parsed log rule groups, and
 // the Alertmanager configuration, built and ready for use (nil without a
-// file).
+// file). Warnings, which check-config prints, are logged.
 func (m *Manager) load() ([]string, []*logRuleGroup, *amConfig, error) {
-	files, logGroups, amc, err := loadFiles(m.cfg, m.parser, m.opts.Logs != nil, m.log.With("component", "alertmanager"))
+	files, logGroups, amc, warnings, err := loadFiles(m.cfg, m.parser, m.opts.Logs != nil, m.log.With("component", "alertmanager"))
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	for _, w := range warnings {
+		m.log.Warn("rule_file_warning", "warning", w.Error())
 	}
 	if m.cfg.BuiltinRules {
 		files = append(files, builtinRulesName)
@@ -262,30 +280,33 @@ func (m *Manager) load() ([]string, []*logRuleGroup, *amConfig, error) {
 
 // CheckFiles checks the rule files, log rule files and Alertmanager
 // configuration cfg names, for lookout check-config: every problem, each as
-// file:line: message.
-func CheckFiles(cfg Config, p parser.Parser) error {
+// file:line: message (file:line:column: where the column is known), and
+// warnings about what loads but is likely a mistake, as promtool's
+// (rules with the same name and labels).
+func CheckFiles(cfg Config, p parser.Parser) (warnings []error, err error) {
 	if p == nil {
 		p = query.NewParser()
 	}
-	_, _, _, err := loadFiles(cfg, p, true, slog.New(slog.DiscardHandler))
-	return err
+	_, _, _, warnings, err = loadFiles(cfg, p, true, slog.New(slog.DiscardHandler))
+	return warnings, err
 }
 
 // loadFiles resolves and checks the files cfg names, for Open, Reload and
 // CheckFiles alike: the rule files, the parsed log rule groups, and the
-// Alertmanager configuration (nil without a file). Log rules are an error
-// without a log store (haveLogs false).
-func loadFiles(cfg Config, p parser.Parser, haveLogs bool, amLogger *slog.Logger) ([]string, []*logRuleGroup, *amConfig, error) {
+// Alertmanager configuration (nil without a file), and warnings. Log rules
+// are an error without a log store (haveLogs false).
+func loadFiles(cfg Config, p parser.Parser, haveLogs bool, amLogger *slog.Logger) ([]string, []*logRuleGroup, *amConfig, []error, error) {
 	files, logFiles, err := resolveFiles(cfg)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	var errs []error
+	var warnings, errs []error
 	for _, f := range files {
-		errs = append(errs, checkRuleFile(f, p)...)
+		w, e := checkRuleFile(f, p)
+		warnings, errs = append(warnings, w...), append(errs, e...)
 	}
-	logGroups, err := loadLogRuleFiles(logFiles)
-	errs = append(errs, err)
+	logGroups, logWarnings, err := loadLogRuleFiles(logFiles)
+	warnings, errs = append(warnings, logWarnings...), append(errs, err)
 	if len(logGroups) > 0 && !haveLogs {
 		errs = append(errs, errors.New("log rules need the log store"))
 	}
@@ -295,9 +316,9 @@ func loadFiles(cfg Config, p parser.Parser, haveLogs bool, amLogger *slog.Logger
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, warnings, err
 	}
-	return files, logGroups, amc, nil
+	return files, logGroups, amc, warnings, nil
 }
 
 // resolveFiles expands the rule file globs. A glob that matches nothing is
@@ -328,37 +349,6 @@ func resolveFiles(cfg Config) (ruleFiles, logFiles []string, err error) {
 		return nil, nil, err
 	}
 	return ruleFiles, logFiles, nil
-}
-
-// ruleErrorPos matches the "line:column: " rulefmt puts before a problem
-// it can place, and the "yaml: line N: " of a syntax error.
-var ruleErrorPos = regexp.MustCompile(`^(\d+):\d+: (?:\d+:\d+: )?|^yaml: line (\d+): `)
-
-// checkRuleFile parses a Prometheus rule file as the rules manager will,
-// and returns each problem as "file:line: message".
-func checkRuleFile(file string, p parser.Parser) []error {
-	b, err := readRuleFile(file)
-	if err != nil {
-		return []error{err}
-	}
-	// A logger, not nil: Parse warns through it about a second document.
-	_, errs := rulefmt.Parse(b, false, model.UTF8Validation, p, slog.New(slog.DiscardHandler))
-	var out []error
-	seen := map[string]bool{} // Parse decodes twice, so a syntax error comes twice
-	for _, e := range errs {
-		msg := e.Error()
-		if seen[msg] {
-			continue
-		}
-		seen[msg] = true
-		if g := ruleErrorPos.FindStringSubmatch(msg); g != nil {
-			line := g[1] + g[2]
-			out = append(out, fmt.Errorf("%s:%s: %s", file, line, msg[len(g[0]):]))
-			continue
-		}
-		out = append(out, fmt.Errorf("%s: %s", file, strings.TrimPrefix(msg, "yaml: ")))
-	}
-	return out
 }
 
 // builtinRulesName stands for builtin.yml among rule files; it shows as

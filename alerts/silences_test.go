@@ -7,11 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/util/teststorage"
@@ -176,4 +179,86 @@ func TestSilenceMatchers(t *testing.T) {
 		t.Errorf("SilenceMatchers(%v) = %q, parsed back to %v", ls, text, got)
 	}
 	_ = m
+}
+
+// TestReloadMetrics: a reload rejected for any file, rule file or
+// Alertmanager configuration, sets alertmanager_config_last_reload_successful
+// to 0 and keeps the success timestamp; the next good one sets 1 again.
+func TestReloadMetrics(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.yml")
+	amFile := filepath.Join(dir, "alertmanager.yml")
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const goodRules = "groups:\n  - name: a\n    rules:\n      - alert: X\n        expr: vector(1)\n"
+	const goodAM = "route:\n  receiver: a\nreceivers:\n  - name: a\n"
+	write(rules, goodRules)
+	write(amFile, goodAM)
+
+	st := teststorage.New(t)
+	reg := prometheus.NewRegistry()
+	cfg := DefaultConfig()
+	cfg.BuiltinRules = false
+	cfg.DataDir = t.TempDir()
+	cfg.ExternalURL, _ = url.Parse(amExternalURL)
+	cfg.RuleFiles = []string{rules}
+	cfg.AlertmanagerConfig = amFile
+	m, err := Open(context.Background(), cfg, Options{Queryable: st, Appendable: st, Registerer: reg})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	gauge := func(name string) float64 {
+		t.Helper()
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == name {
+				return f.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatalf("no gauge %s", name)
+		return 0
+	}
+	const ok, at = "alertmanager_config_last_reload_successful", "alertmanager_config_last_reload_success_timestamp_seconds"
+	if got := gauge(ok); got != 1 {
+		t.Fatalf("%s = %v after Open, want 1", ok, got)
+	}
+	lastGood := gauge(at)
+
+	for _, tc := range []struct{ name, rules, am string }{
+		{"bad rule file", goodRules + "      - alert: Broken\n        expr: rate(x[5m]\n", goodAM},
+		{"bad alertmanager config", goodRules, "route:\n  receiver: nobody\nreceivers:\n  - name: a\n"},
+	} {
+		write(rules, tc.rules)
+		write(amFile, tc.am)
+		if err := m.Reload(context.Background()); err == nil {
+			t.Fatalf("%s: Reload succeeded", tc.name)
+		}
+		if got := gauge(ok); got != 0 {
+			t.Errorf("%s: %s = %v after a rejected reload, want 0", tc.name, ok, got)
+		}
+		if got := gauge(at); got != lastGood {
+			t.Errorf("%s: %s = %v after a rejected reload, want the last good %v", tc.name, at, got, lastGood)
+		}
+
+		write(rules, goodRules)
+		write(amFile, goodAM)
+		if err := m.Reload(context.Background()); err != nil {
+			t.Fatalf("%s: good Reload: %v", tc.name, err)
+		}
+		if got := gauge(ok); got != 1 {
+			t.Errorf("%s: %s = %v after a good reload, want 1", tc.name, ok, got)
+		}
+		if got := gauge(at); got < lastGood {
+			t.Errorf("%s: %s = %v after a good reload, before the last %v", tc.name, at, got, lastGood)
+		}
+		lastGood = gauge(at)
+	}
 }

@@ -107,11 +107,17 @@ func unauthenticated(reason string) error {
 	return fmt.Errorf("%w: %s", ErrUnauthenticated, reason)
 }
 
+// MinPasswordLen and MinIngestTokenLen are the fewest characters a
+// password and an ingest token may have; cmd/lookout names them in its
+// configuration errors and the README states them.
 const (
-	minPasswordLen    = 8    // characters
-	maxPasswordLen    = 1024 // bytes; argon2 is linear in input length, so bound it
-	minIngestTokenLen = 16
-	maxNameLen        = 64
+	MinPasswordLen    = 8
+	MinIngestTokenLen = 16
+)
+
+const (
+	maxPasswordLen = 1024 // bytes; argon2 is linear in input length, so bound it
+	maxNameLen     = 64
 
 	adminUser           = "admin"
 	adminPasswordFile   = "initial-admin-password"
@@ -155,8 +161,8 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.IngestToken != "" {
-		if utf8.RuneCountInString(c.IngestToken) < minIngestTokenLen {
-			errs = append(errs, fmt.Errorf("%w: ingest token is shorter than %d characters", ErrInvalid, minIngestTokenLen))
+		if utf8.RuneCountInString(c.IngestToken) < MinIngestTokenLen {
+			errs = append(errs, fmt.Errorf("%w: ingest token is shorter than %d characters", ErrInvalid, MinIngestTokenLen))
 		}
 		for i := 0; i < len(c.IngestToken); i++ {
 			if b := c.IngestToken[i]; b <= ' ' || b > '~' {
@@ -343,8 +349,8 @@ func checkName(kind, name string) error {
 }
 
 func checkPassword(password string) error {
-	if utf8.RuneCountInString(password) < minPasswordLen {
-		return fmt.Errorf("%w: password is shorter than %d characters", ErrInvalid, minPasswordLen)
+	if utf8.RuneCountInString(password) < MinPasswordLen {
+		return fmt.Errorf("%w: password is shorter than %d characters", ErrInvalid, MinPasswordLen)
 	}
 	if len(password) > maxPasswordLen {
 		return fmt.Errorf("%w: password is longer than %d bytes", ErrInvalid, maxPasswordLen)

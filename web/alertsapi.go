@@ -380,8 +380,31 @@ func (h *Handler) reload(w http.ResponseWriter, r *http.Request) {
 // Alertmanager, path unchanged; routes.go decides the role per method.
 func (h *Handler) alertmanager(w http.ResponseWriter, r *http.Request) {
 	if h.opts.Alertmanager == nil {
-		writeError(w, http.StatusNotFound, "not_found", "the Alertmanager is not enabled")
+		writeAMError(w, http.StatusNotFound, "the Alertmanager is not enabled")
 		return
 	}
+	if r.Method == http.MethodHead {
+		// Alertmanager's API router (go-openapi) knows GET only and
+		// answers HEAD 405; HEAD is GET without the body (RFC 9110,
+		// section 9.3.2), and net/http drops what is written to the
+		// response of a HEAD request, keeping its length.
+		r = r.Clone(r.Context())
+		r.Method = http.MethodGet
+	}
 	h.opts.Alertmanager.ServeHTTP(w, r)
+}
+
+// amPrefix is where the Alertmanager API is mounted (routes.go).
+const amPrefix = "/alertmanager/"
+
+// writeAMError answers an error of lookout's own under /alertmanager/
+// (authentication, roles, Alertmanager off) in the shape of the
+// Alertmanager API's own errors that are not in its OpenAPI spec: go-openapi's
+// {"code":403,"message":"..."}, as the Alertmanager answers a 405 or 422.
+// Grafana's Alertmanager data source shows the message. amtool shows no
+// body for a status its spec does not list for the call (401, 403, 429,
+// and 404 on most): "(status 403): {}" whatever the body, so the status is
+// all it can say.
+func writeAMError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]any{"code": code, "message": msg})
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -190,10 +191,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) authed(need auth.Role, next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v, err := h.identify(r)
+		refuse := writeError
+		if strings.HasPrefix(r.URL.Path, amPrefix) {
+			refuse = func(w http.ResponseWriter, code int, _, msg string) { writeAMError(w, code, msg) }
+		}
 		var limited *auth.RateLimitError
 		if errors.As(err, &limited) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(limited.RetryAfter.Seconds()))))
-			writeError(w, http.StatusTooManyRequests, "rate_limited", "too many failed sign-ins; try again later")
+			refuse(w, http.StatusTooManyRequests, "rate_limited", "too many failed sign-ins; try again later")
 			return
 		}
 		if err != nil && !errors.Is(err, auth.ErrUnauthenticated) {
@@ -202,16 +207,16 @@ func (h *Handler) authed(need auth.Role, next http.HandlerFunc) http.Handler {
 		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Basic realm="lookout", charset="UTF-8"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "authentication required: sign in, or send an API key (Authorization: Bearer ...) or HTTP Basic credentials")
+			refuse(w, http.StatusUnauthorized, "unauthorized", "authentication required: sign in, or send an API key (Authorization: Bearer ...) or HTTP Basic credentials")
 			return
 		}
 		p := v.principal
 		if !p.Role.Allows(need) {
-			writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("role %s may not do this; it needs %s", p.Role, need))
+			refuse(w, http.StatusForbidden, "forbidden", fmt.Sprintf("role %s may not do this; it needs %s", p.Role, need))
 			return
 		}
 		if !csrfOK(r, v) {
-			writeError(w, http.StatusForbidden, "forbidden", "missing or wrong "+csrfHeader+" header for a request made with a session cookie")
+			refuse(w, http.StatusForbidden, "forbidden", "missing or wrong "+csrfHeader+" header for a request made with a session cookie")
 			return
 		}
 		next(w, r.WithContext(withViewer(r.Context(), v)))

@@ -422,12 +422,15 @@ func TestCheckConfigFiles(t *testing.T) {
 	logRules := writeFile(t, dir, "log-rules.yml", "groups:\n  - name: b\n    rules:\n      - alert: Y\n        query: error\n        window: 5m\n        above: 1\n        bogus: true\n")
 	syntax := writeFile(t, dir, "syntax.yml", "groups:\n  - name: a\n    rules: [\n")
 	am := writeFile(t, dir, "am.yml", "route:\n  receiver: nobody\nreceivers:\n  - name: team\n")
+	// rulefmt places none of these, or at line 0.
+	unplaced := writeFile(t, dir, "unplaced.yml", "groups:\n  - name: d\n    rules:\n      - alert: Y\n        expr: up == 0\n        annotations:\n          summary: '{{ $value '\n  - name: d\n    rules: []\n")
+	duration := writeFile(t, dir, "duration.yml", "groups:\n  - name: c\n    rules:\n      - alert: X\n        expr: up == 0\n        for: soon\n")
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"check-config", "--rules", rules + "," + syntax, "--log-rules", logRules, "--alertmanager-config", am}, testEnv(nil), &stdout, &stderr)
+	code := run([]string{"check-config", "--rules", rules + "," + syntax + "," + unplaced + "," + duration, "--log-rules", logRules, "--alertmanager-config", am}, testEnv(nil), &stdout, &stderr)
 	if code != 1 {
 		t.Fatalf("check-config exit %d, want 1; stderr %s", code, stderr.String())
 	}
-	for _, want := range []string{rules + ":5:", syntax + ":3:", logRules + ":8:", am + ":2:"} {
+	for _, want := range []string{rules + ":5:15: ", syntax + ":3: ", logRules + ":8:9: ", am + ":2: ", unplaced + ":7:20: ", unplaced + ":8:11: ", duration + ":6:14: "} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("check-config output lacks %q:\n%s", want, stderr.String())
 		}
@@ -439,5 +442,15 @@ func TestCheckConfigFiles(t *testing.T) {
 	stderr.Reset()
 	if code := run([]string{"check-config", "--rules", good, "--log-rules", goodLogs}, testEnv(nil), &stdout, &stderr); code != 0 {
 		t.Errorf("check-config on good files: exit %d, %s", code, stderr.String())
+	}
+
+	// The same rule twice is a warning, as in promtool check rules: the
+	// files are valid.
+	dup := writeFile(t, dir, "dup.yml", "groups:\n  - name: a\n    rules:\n      - alert: X\n        expr: up == 0\n      - alert: X\n        expr: up == 1\n")
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"check-config", "--rules", dup}, testEnv(nil), &stdout, &stderr); code != 0 ||
+		!strings.Contains(stderr.String(), "warning: "+dup+":6:9: ") || !strings.Contains(stdout.String(), "configuration is valid") {
+		t.Errorf("check-config on a duplicate rule: exit %d, stdout %q, stderr %q; want 0 and a warning at %s:6:9", code, stdout.String(), stderr.String(), dup)
 	}
 }

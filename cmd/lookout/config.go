@@ -12,9 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lookout-dev/lookout/auth"
 	"github.com/lookout-dev/lookout/internal/yamlerr"
 )
 
@@ -253,12 +255,37 @@ func (c config) validate() error {
 	if time.Duration(c.EvaluationInterval) < time.Second {
 		errs = append(errs, fmt.Errorf("evaluation-interval %s is below 1s", c.EvaluationInterval))
 	}
+	errs = append(errs, c.validateSecrets()...)
 	if c.ExternalURL != "" {
 		if u, err := url.Parse(c.ExternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("external-url %q is not an absolute http(s) URL", c.ExternalURL))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateSecrets checks the secrets from the environment by auth's rules
+// before anything opens, so that a bad one is refused with the variable to
+// fix and what it needs, never with its value.
+func (c config) validateSecrets() []error {
+	var errs []error
+	if c.AdminPassword != "" {
+		if utf8.RuneCountInString(c.AdminPassword) < auth.MinPasswordLen {
+			errs = append(errs, fmt.Errorf("LOOKOUT_ADMIN_PASSWORD is shorter than %d characters: set a password of at least %d, or unset it and lookout generates one into <data-dir>/initial-admin-password",
+				auth.MinPasswordLen, auth.MinPasswordLen))
+		} else if err := (auth.Config{DataDir: c.DataDir, AdminPassword: c.AdminPassword}).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("LOOKOUT_ADMIN_PASSWORD: %w", err))
+		}
+	}
+	if c.IngestToken != "" {
+		if utf8.RuneCountInString(c.IngestToken) < auth.MinIngestTokenLen {
+			errs = append(errs, fmt.Errorf("LOOKOUT_INGEST_TOKEN is shorter than %d characters: set a token of at least %d printable characters without spaces (e.g. from openssl rand -hex 16), or unset it and lookout generates one into <data-dir>/ingest-token",
+				auth.MinIngestTokenLen, auth.MinIngestTokenLen))
+		} else if err := (auth.Config{DataDir: c.DataDir, IngestToken: c.IngestToken}).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("LOOKOUT_INGEST_TOKEN: %w", err))
+		}
+	}
+	return errs
 }
 
 type strValue string

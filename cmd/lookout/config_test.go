@@ -63,12 +63,22 @@ func TestConfigErrors(t *testing.T) {
 		{"bad trusted proxy", nil, map[string]string{"LOOKOUT_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, `trusted-proxies: "proxy.local" is not an address or a CIDR range`},
 		{"missing file", []string{"--config", filepath.Join(dir, "missing.yaml")}, nil, "read config"},
 		{"stray argument", []string{"extra"}, nil, "unexpected argument"},
+		// A secret that auth would refuse at start names its variable and
+		// what it needs, never its value.
+		{"short admin password", nil, map[string]string{"LOOKOUT_ADMIN_PASSWORD": "hunter2"}, "LOOKOUT_ADMIN_PASSWORD is shorter than 8 characters"},
+		{"short ingest token", nil, map[string]string{"LOOKOUT_INGEST_TOKEN": "s3cr3t"}, "LOOKOUT_INGEST_TOKEN is shorter than 16 characters"},
+		{"ingest token with a space", nil, map[string]string{"LOOKOUT_INGEST_TOKEN": "0123456789 abcdef"}, "LOOKOUT_INGEST_TOKEN: invalid argument: ingest token must be printable ASCII without spaces"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := loadConfig("check-config", c.args, func(k string) string { return c.env[k] }, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("loadConfig(%v) error = %v, want it to contain %q", c.args, err, c.want)
+			}
+			for _, secret := range []string{"hunter2", "s3cr3t", "0123456789 abcdef"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Fatalf("loadConfig error %q shows the secret", err)
+				}
 			}
 		})
 	}

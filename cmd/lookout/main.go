@@ -61,11 +61,17 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		if err != nil {
 			return configError(stderr, err)
 		}
-		if err := alerts.CheckFiles(alerts.Config{
+		warnings, err := alerts.CheckFiles(alerts.Config{
 			RuleFiles:          cfg.Rules,
 			LogRuleFiles:       cfg.LogRules,
 			AlertmanagerConfig: cfg.AlertmanagerConfig,
-		}, nil); err != nil {
+		}, nil)
+		// Warnings do not fail the check, as promtool's lint warnings do
+		// not without --lint-fatal.
+		for _, w := range warnings {
+			fmt.Fprintf(stderr, "lookout: warning: %v\n", w)
+		}
+		if err != nil {
 			return configError(stderr, err)
 		}
 		fmt.Fprintln(stdout, "configuration is valid")
