@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lookout-dev/lookout/query"
 )
 
 // TestCheckRuleFilePlacesEveryProblem: every problem of a Prometheus rule
@@ -104,7 +106,7 @@ func TestCheckRuleFilePlacesEveryProblem(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tc.file), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, errs := checkRuleFile(path, newParser())
+			_, errs := checkRuleFile(path, query.NewParser())
 			var got []string
 			for _, e := range errs {
 				got = append(got, e.Error())
@@ -153,7 +155,7 @@ func TestCheckRuleFileDuplicates(t *testing.T) {
 	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	warnings, errs := checkRuleFile(path, newParser())
+	warnings, errs := checkRuleFile(path, query.NewParser())
 	if len(errs) > 0 {
 		t.Fatalf("errors: %v", errs)
 	}
