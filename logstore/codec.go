@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
@@ -191,7 +192,11 @@ func (d *decoder) value(depth int) any {
 		if b == nil {
 			return nil
 		}
-		return math.Float64frombits(binary.LittleEndian.Uint64(b))
+		f := math.Float64frombits(binary.LittleEndian.Uint64(b))
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nonFinite(f)
+		}
+		return f
 	case valBytes:
 		return append([]byte(nil), d.raw(d.uvarint())...)
 	case valSlice:
@@ -376,3 +381,20 @@ func (g *regrouper) bytes() []byte {
 	}
 	return append(e.buf, g.recs.buf...)
 }
+
+// nonFinite is a double attribute or body that JSON has no number for
+// (NaN, ±Inf): it is written as OTLP/JSON writes it, "NaN", "Infinity" or
+// "-Infinity", where a float64 would fail the whole answer.
+type nonFinite float64
+
+func (f nonFinite) MarshalJSON() ([]byte, error) {
+	switch x := float64(f); {
+	case math.IsInf(x, 1):
+		return []byte(`"Infinity"`), nil
+	case math.IsInf(x, -1):
+		return []byte(`"-Infinity"`), nil
+	}
+	return []byte(`"NaN"`), nil
+}
+
+func (f nonFinite) String() string { return strconv.FormatFloat(float64(f), 'g', -1, 64) }

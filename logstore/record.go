@@ -435,6 +435,8 @@ func stringify(v any) string {
 		return strconv.FormatFloat(x, 'g', -1, 64)
 	case bool:
 		return strconv.FormatBool(x)
+	case nonFinite:
+		return x.String()
 	case []byte:
 		return hex.EncodeToString(x)
 	}

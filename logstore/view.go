@@ -82,6 +82,8 @@ func (v *view) attr(name string, x any, depth int) {
 		v.num(name, x)
 	case bool:
 		v.str(name, strconv.FormatBool(x))
+	case nonFinite:
+		v.str(name, x.String())
 	case []any:
 		for _, e := range x {
 			v.attr(name, e, depth+1)
