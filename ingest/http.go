@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
@@ -258,7 +259,10 @@ func contentType(isJSON bool) string {
 // writeStatus writes an OTLP/HTTP error: a google.rpc.Status in the
 // request's encoding.
 func writeStatus(w http.ResponseWriter, isJSON bool, httpCode int, code codes.Code, msg string) {
-	st := &spb.Status{Code: int32(code), Message: msg}
+	// Messages may quote the client's bytes (a decoder's error), and a
+	// Status with invalid UTF-8 does not marshal: the client would get an
+	// empty answer.
+	st := &spb.Status{Code: int32(code), Message: strings.ToValidUTF8(msg, "\uFFFD")}
 	var b []byte
 	if isJSON {
 		b, _ = protojson.Marshal(st)
