@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/klauspost/compress/gzip"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -47,73 +45,81 @@ func (r *Receiver) serveHTTP(sig *signal) http.Handler {
 		case ctJSON:
 			isJSON = true
 		default:
-			writeStatus(w, true, http.StatusUnsupportedMediaType, codes.InvalidArgument,
+			r.refuseHTTP(w, req, sig, true, http.StatusUnsupportedMediaType, codes.InvalidArgument,
 				fmt.Sprintf("unsupported Content-Type %q: use %s or %s", req.Header.Get("Content-Type"), ctProto, ctJSON))
-			r.countRequest(sig, "http", "415")
 			return
 		}
 		if r.auth != nil {
 			if err := r.auth.AuthenticateIngest(req.Context(), req.Header.Get("Authorization")); err != nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="lookout ingest"`)
-				writeStatus(w, isJSON, http.StatusUnauthorized, codes.Unauthenticated,
+				r.refuseHTTP(w, req, sig, isJSON, http.StatusUnauthorized, codes.Unauthenticated,
 					"missing or invalid ingest token: send Authorization: Bearer <token>")
-				r.countRequest(sig, "http", "401")
 				return
 			}
 		}
 		if sig.unavailable != "" {
-			writeStatus(w, isJSON, http.StatusNotImplemented, codes.Unimplemented, sig.unavailable)
-			r.countRequest(sig, "http", "501")
+			r.refuseHTTP(w, req, sig, isJSON, http.StatusNotImplemented, codes.Unimplemented, sig.unavailable)
 			return
 		}
-		gz := false
-		switch enc := strings.ToLower(strings.TrimSpace(req.Header.Get("Content-Encoding"))); enc {
-		case "", "identity":
-		case "gzip":
-			gz = true
-		default:
-			writeStatus(w, isJSON, http.StatusUnsupportedMediaType, codes.InvalidArgument,
-				fmt.Sprintf("unsupported Content-Encoding %q: use gzip or none", enc))
-			r.countRequest(sig, "http", "415")
+		enc, ok := knownEncoding(req.Header.Get("Content-Encoding"))
+		if !ok {
+			r.refuseHTTP(w, req, sig, isJSON, http.StatusUnsupportedMediaType, codes.InvalidArgument,
+				fmt.Sprintf("unsupported Content-Encoding %q: use %s", enc, encodings))
 			return
 		}
 		max := r.cfg.MaxRequestBytes
 		if req.ContentLength > max {
-			writeStatus(w, isJSON, http.StatusRequestEntityTooLarge, codes.InvalidArgument,
+			r.refuseHTTP(w, req, sig, isJSON, http.StatusRequestEntityTooLarge, codes.InvalidArgument,
 				fmt.Sprintf("request of %d bytes is larger than the limit of %d bytes", req.ContentLength, max))
-			r.countRequest(sig, "http", "413")
 			return
 		}
-		// Reserve what the body may grow to before reading it, so memory
-		// stays bounded however many clients push at once.
-		reserved := max
-		if !gz && req.ContentLength >= 0 {
-			reserved = req.ContentLength
-		}
-		if !r.reserve(reserved) {
-			r.refuse(w, isJSON)
-			r.countRequest(sig, "http", "429")
-			return
-		}
-		defer func() { r.release(reserved) }()
-
-		body, err := readBody(req.Body, gz, max)
+		// The reservation grows as the body is read and decompressed, and
+		// becomes the request's decoded cost before decoding; it is held
+		// until the consumer has returned.
+		res := r.budget.hold()
+		defer res.release()
+		body, err := r.readHTTPBody(req, enc, res)
 		if err != nil {
 			var tooBig *tooLargeError
-			if errors.As(err, &tooBig) {
-				writeStatus(w, isJSON, http.StatusRequestEntityTooLarge, codes.InvalidArgument, err.Error())
-				r.countRequest(sig, "http", "413")
-				return
+			var bad *malformedError
+			switch {
+			case errors.Is(err, errNoRoom):
+				r.refuseHTTP(w, req, sig, isJSON, http.StatusTooManyRequests, codes.ResourceExhausted, refusedMsg)
+			case errors.As(err, &tooBig):
+				r.refuseHTTP(w, req, sig, isJSON, http.StatusRequestEntityTooLarge, codes.InvalidArgument, err.Error())
+			case errors.As(err, &bad):
+				r.refuseHTTP(w, req, sig, isJSON, http.StatusBadRequest, codes.InvalidArgument, err.Error())
+			default:
+				// The client went away or stalled past the read timeout.
+				r.refuseHTTP(w, req, sig, isJSON, http.StatusBadRequest, codes.InvalidArgument, err.Error())
 			}
-			writeStatus(w, isJSON, http.StatusBadRequest, codes.InvalidArgument, err.Error())
-			r.countRequest(sig, "http", "400")
 			return
 		}
-		if int64(len(body)) < reserved {
-			r.release(reserved - int64(len(body)))
-			reserved = int64(len(body))
-		}
 		r.countBytes(sig, "http", len(body))
+
+		format := "protobuf"
+		if isJSON {
+			format = "JSON"
+		}
+		var cost requestCost
+		if isJSON {
+			cost, err = jsonCost(sig.kind, body)
+		} else {
+			cost, err = protoCost(sig.kind, body)
+		}
+		if err != nil {
+			r.refuseHTTP(w, req, sig, isJSON, http.StatusBadRequest, codes.InvalidArgument,
+				fmt.Sprintf("malformed OTLP/%s %s request: %v", format, sig.name, err))
+			return
+		}
+		if code, msg := r.admit(res, sig, int64(len(body)), cost); code != codes.OK {
+			status := http.StatusTooManyRequests
+			if code == codes.InvalidArgument {
+				status = http.StatusRequestEntityTooLarge
+			}
+			r.refuseHTTP(w, req, sig, isJSON, status, code, msg)
+			return
+		}
 
 		ereq := sig.newRequest()
 		if isJSON {
@@ -121,11 +127,8 @@ func (r *Receiver) serveHTTP(sig *signal) http.Handler {
 		} else {
 			err = ereq.UnmarshalProto(body)
 		}
+		body = nil // decoded: the request holds its own copies
 		if err != nil {
-			format := "protobuf"
-			if isJSON {
-				format = "JSON"
-			}
 			writeStatus(w, isJSON, http.StatusBadRequest, codes.InvalidArgument,
 				fmt.Sprintf("malformed OTLP/%s %s request: %v", format, sig.name, err))
 			r.countRequest(sig, "http", "400")
@@ -163,42 +166,87 @@ func (r *Receiver) serveHTTP(sig *signal) http.Handler {
 	})
 }
 
+// refusedMsg is the message of a 429 / RESOURCE_EXHAUSTED.
+const refusedMsg = "lookout is at its ingest memory limit; retry after the Retry-After delay"
+
 func (r *Receiver) refuse(w http.ResponseWriter, isJSON bool) {
 	w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter.Seconds())))
-	writeStatus(w, isJSON, http.StatusTooManyRequests, codes.ResourceExhausted,
-		"lookout is at its ingest limit; retry after the Retry-After delay")
+	writeStatus(w, isJSON, http.StatusTooManyRequests, codes.ResourceExhausted, refusedMsg)
 }
 
-type tooLargeError struct{ limit int64 }
+// refuseHTTP answers a request that is refused before it was decoded. The
+// rest of its body is read first, up to a bound: the Go server closes a
+// connection whose request body was left unread, and a client still sending
+// then reads a connection reset instead of the answer, which it may take
+// for a network error and retry for ever. A body announced or found past
+// the bound is not read; the connection is closed after the answer.
+func (r *Receiver) refuseHTTP(w http.ResponseWriter, req *http.Request, sig *signal, isJSON bool, status int, code codes.Code, msg string) {
+	limit := r.drainLimit()
+	if req.ContentLength > limit {
+		w.Header().Set("Connection", "close")
+	} else if n, _ := io.Copy(io.Discard, io.LimitReader(req.Body, limit+1)); n > limit {
+		w.Header().Set("Connection", "close")
+	}
+	if status == http.StatusTooManyRequests {
+		r.refuse(w, isJSON)
+	} else {
+		writeStatus(w, isJSON, status, code, msg)
+	}
+	r.countRequest(sig, "http", strconv.Itoa(status))
+}
+
+// drainLimit is how much of a refused request's body is read to answer it
+// readably: a request up to twice the size limit, which covers clients whose
+// batches are just over it.
+func (r *Receiver) drainLimit() int64 { return 2 * r.cfg.MaxRequestBytes }
+
+// readHTTPBody reads the body, decompressed, into memory, growing res as it
+// goes: by the Content-Length up front when there is one, else chunk by
+// chunk. The compressed bytes are let go once decompressed.
+func (r *Receiver) readHTTPBody(req *http.Request, enc string, res *reservation) ([]byte, error) {
+	max := r.cfg.MaxRequestBytes
+	grow := func(n int64) bool { return res.resize(n) }
+	var raw []byte
+	if req.ContentLength >= 0 {
+		if !res.resize(req.ContentLength) {
+			return nil, errNoRoom
+		}
+		raw = make([]byte, req.ContentLength)
+		if _, err := io.ReadFull(req.Body, raw); err != nil {
+			return nil, fmt.Errorf("read body: %w", err)
+		}
+	} else {
+		var err error
+		if raw, err = readCapped(req.Body, max, grow, ""); err != nil {
+			return nil, err
+		}
+	}
+	if enc == "" {
+		return raw, nil
+	}
+	wire := int64(len(raw))
+	body, err := decompress(enc, raw, max, func(n int64) bool { return res.resize(wire + n) })
+	if err != nil {
+		return nil, err
+	}
+	res.resize(int64(len(body))) // shrinking: the compressed bytes are garbage now
+	return body, nil
+}
+
+// errNoRoom is a request refused because the memory budget has no room for
+// it now; it may fit later.
+var errNoRoom = errors.New("ingest memory budget spent")
+
+type tooLargeError struct {
+	limit        int64
+	decompressed bool
+}
 
 func (e *tooLargeError) Error() string {
-	return fmt.Sprintf("request is larger than the limit of %d bytes once decompressed", e.limit)
-}
-
-// readBody reads at most max bytes of the (possibly gzipped) body. The limit
-// applies after decompression, so a small gzip bomb cannot balloon memory.
-func readBody(body io.Reader, gz bool, max int64) ([]byte, error) {
-	src := io.LimitReader(body, max+1)
-	if gz {
-		zr, err := gzip.NewReader(src)
-		if err != nil {
-			return nil, fmt.Errorf("malformed gzip body: %v", err)
-		}
-		defer zr.Close()
-		src = io.LimitReader(zr, max+1)
+	if e.decompressed {
+		return fmt.Sprintf("request is larger than the limit of %d bytes once decompressed", e.limit)
 	}
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(src)
-	if err != nil {
-		if gz {
-			return nil, fmt.Errorf("malformed gzip body: %v", err)
-		}
-		return nil, fmt.Errorf("read body: %v", err)
-	}
-	if n > max {
-		return nil, &tooLargeError{limit: max}
-	}
-	return buf.Bytes(), nil
+	return fmt.Sprintf("request is larger than the limit of %d bytes", e.limit)
 }
 
 func contentType(isJSON bool) string {
@@ -211,7 +259,10 @@ func contentType(isJSON bool) string {
 // writeStatus writes an OTLP/HTTP error: a google.rpc.Status in the
 // request's encoding.
 func writeStatus(w http.ResponseWriter, isJSON bool, httpCode int, code codes.Code, msg string) {
-	st := &spb.Status{Code: int32(code), Message: msg}
+	// Messages may quote the client's bytes (a decoder's error), and a
+	// Status with invalid UTF-8 does not marshal: the client would get an
+	// empty answer.
+	st := &spb.Status{Code: int32(code), Message: strings.ToValidUTF8(msg, "\uFFFD")}
 	var b []byte
 	if isJSON {
 		b, _ = protojson.Marshal(st)

@@ -11,13 +11,13 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/VictoriaMetrics/metrics"
 	"google.golang.org/grpc"
-	_ "google.golang.org/grpc/encoding/gzip" // gzip for OTLP/gRPC clients that compress
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/keepalive"
 )
 
@@ -29,8 +29,11 @@ type Config struct {
 	HTTPAddr string
 	// MaxRequestBytes bounds one request, after decompression.
 	MaxRequestBytes int64
-	// MaxInFlightBytes bounds the request bytes being decoded and stored
-	// at once; past it requests are refused with 429 / RESOURCE_EXHAUSTED.
+	// MaxInFlightBytes is ingest's memory budget: what the requests being
+	// received, decoded and stored at once are estimated to hold, counted
+	// by their decoded cost (see cost.go), not their size on the wire. A
+	// request that does not fit now is refused with 429 /
+	// RESOURCE_EXHAUSTED; one that could never fit, with 413.
 	MaxInFlightBytes int64
 	// RetryAfter is the delay suggested to refused clients.
 	RetryAfter time.Duration
@@ -52,7 +55,7 @@ func (c Config) Validate() error {
 }
 
 // DefaultConfig returns the defaults: the standard OTLP ports, 16 MiB
-// requests, 256 MiB in flight.
+// requests, 256 MiB of decoded requests in flight.
 func DefaultConfig() Config {
 	return Config{
 		GRPCAddr:         ":4317",
@@ -96,7 +99,7 @@ type Receiver struct {
 
 	logs, traces, metrics *signal
 
-	inflight atomic.Int64
+	budget budget
 
 	grpcLn, httpLn net.Listener
 	grpcSrv        *grpc.Server
@@ -130,8 +133,11 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Receiver, error) {
 		traces:  tracesSignal(opts.Traces),
 		metrics: metricsSignal(opts.Metric),
 	}
-	r.set.NewGauge("lookout_ingest_inflight_bytes", func() float64 { return float64(r.inflight.Load()) })
+	r.budget.limit = cfg.MaxInFlightBytes
+	r.set.NewGauge("lookout_ingest_inflight_bytes", func() float64 { return float64(r.budget.used.Load()) })
+	r.set.NewGauge("lookout_ingest_memory_budget_bytes", func() float64 { return float64(r.budget.limit) })
 	r.handler = r.httpHandler()
+	registerGRPCCompressors()
 	var lc net.ListenConfig
 	if cfg.GRPCAddr != "" {
 		ln, err := lc.Listen(ctx, "tcp", cfg.GRPCAddr)
@@ -261,6 +267,8 @@ func (r *Receiver) closeFresh() {
 func (r *Receiver) newGRPCServer() *grpc.Server {
 	srv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(int(r.cfg.MaxRequestBytes)),
+		grpc.ForceServerCodecV2(rawCodec{proto: encoding.GetCodecV2("proto")}),
+		grpc.InTapHandle(r.grpcTap),
 		grpc.MaxConcurrentStreams(64),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
 		grpc.ChainUnaryInterceptor(r.grpcAuth),
@@ -269,17 +277,25 @@ func (r *Receiver) newGRPCServer() *grpc.Server {
 	return srv
 }
 
-// reserve takes n bytes of the in-flight budget, or reports that it is
-// spent.
-func (r *Receiver) reserve(n int64) bool {
-	if r.inflight.Add(n) > r.cfg.MaxInFlightBytes {
-		r.inflight.Add(-n)
-		return false
+// admit resizes res to what a request of wire bytes with the given decoded
+// cost will hold until its consumer returns: the body while it is decoded,
+// the decoded request, and what the store builds from it (its encoded
+// copy, about the size of the body, and per-item work). It answers
+// codes.OK, ResourceExhausted (no room now: 429) or InvalidArgument (no
+// room ever: 413) with a message.
+func (r *Receiver) admit(res *reservation, sig *signal, wire int64, cost requestCost) (codes.Code, string) {
+	need := 2*wire + cost.bytes + int64(cost.items)*sig.storeItemBytes
+	r.set.GetOrCreateHistogram(`lookout_ingest_request_cost_bytes{signal="` + sig.name + `"}`).Update(float64(need))
+	if need > r.budget.limit {
+		return codes.InvalidArgument, fmt.Sprintf("request would hold about %d bytes of memory once decoded "+
+			"(%d resources, %d scopes, %d items, %d attributes), more than lookout's ingest budget of %d bytes: send smaller batches",
+			need, cost.resources, cost.scopes, cost.items, cost.attributes, r.budget.limit)
 	}
-	return true
+	if !res.resize(need) {
+		return codes.ResourceExhausted, refusedMsg
+	}
+	return codes.OK, ""
 }
-
-func (r *Receiver) release(n int64) { r.inflight.Add(-n) }
 
 // outcome is how one export ended, for metrics and the response.
 type outcome int

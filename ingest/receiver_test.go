@@ -243,7 +243,7 @@ func TestHTTPInflightBudget(t *testing.T) {
 	c := &consumer{}
 	r := startReceiver(t, c)
 	// Spend the budget as concurrent requests would.
-	if !r.reserve(r.cfg.MaxInFlightBytes - 100) {
+	if !r.budget.take(r.cfg.MaxInFlightBytes - 100) {
 		t.Fatal("could not reserve")
 	}
 	req, _ := http.NewRequest("POST", "http://"+r.HTTPAddr().String()+"/v1/logs", bytes.NewReader(fixture(t, "logs.pb")))
@@ -257,8 +257,8 @@ func TestHTTPInflightBudget(t *testing.T) {
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "2" {
 		t.Fatalf("status %d Retry-After %q, want 429 and 2", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	r.release(r.cfg.MaxInFlightBytes - 100)
-	if got := r.inflight.Load(); got != 0 {
+	r.budget.take(-(r.cfg.MaxInFlightBytes - 100))
+	if got := r.budget.used.Load(); got != 0 {
 		t.Fatalf("in-flight bytes after the requests = %d, want 0", got)
 	}
 	if c.logs != 0 {

@@ -51,6 +51,11 @@ type exportResponse interface {
 type signal struct {
 	name string // "logs", "traces", "metrics"
 	path string // HTTP path
+	// kind is the export request's message kind, for its cost estimate.
+	kind msgKind
+	// storeItemBytes is what the consumer allocates per item beyond its
+	// encoded copy of the request, for the memory budget.
+	storeItemBytes int64
 	// unavailable, when set, is why this signal is answered 501.
 	unavailable string
 	newRequest  func() exportRequest
@@ -70,9 +75,11 @@ type signal struct {
 
 func logsSignal(c LogsConsumer) *signal {
 	s := &signal{
-		name:       "logs",
-		path:       "/v1/logs",
-		newRequest: func() exportRequest { return plogotlp.NewExportRequest() },
+		name:           "logs",
+		path:           "/v1/logs",
+		kind:           kLogsRequest,
+		storeItemBytes: 128,
+		newRequest:     func() exportRequest { return plogotlp.NewExportRequest() },
 		newResponse: func(rejected int, why string) exportResponse {
 			resp := plogotlp.NewExportResponse()
 			if rejected > 0 || why != "" {
@@ -110,9 +117,11 @@ func logsSignal(c LogsConsumer) *signal {
 
 func tracesSignal(c TracesConsumer) *signal {
 	s := &signal{
-		name:       "traces",
-		path:       "/v1/traces",
-		newRequest: func() exportRequest { return ptraceotlp.NewExportRequest() },
+		name:           "traces",
+		path:           "/v1/traces",
+		kind:           kTracesRequest,
+		storeItemBytes: 128,
+		newRequest:     func() exportRequest { return ptraceotlp.NewExportRequest() },
 		newResponse: func(rejected int, why string) exportResponse {
 			resp := ptraceotlp.NewExportResponse()
 			if rejected > 0 || why != "" {
@@ -179,9 +188,12 @@ func partially(err error) (rejected int, why string, _ error) {
 // client never mistakes a silent drop for storage.
 func metricsSignal(c MetricsConsumer) *signal {
 	s := &signal{
-		name:       "metrics",
-		path:       "/v1/metrics",
-		newRequest: func() exportRequest { return pmetricotlp.NewExportRequest() },
+		name: "metrics",
+		path: "/v1/metrics",
+		kind: kMetricsRequest,
+		// Prometheus' translator builds a label set per point.
+		storeItemBytes: 512,
+		newRequest:     func() exportRequest { return pmetricotlp.NewExportRequest() },
 		newResponse: func(rejected int, why string) exportResponse {
 			resp := pmetricotlp.NewExportResponse()
 			if rejected > 0 || why != "" {

@@ -40,7 +40,13 @@ type config struct {
 	InsecureIngest bool `yaml:"insecure_ingest"`
 	// MaxRequestSize bounds one OTLP request after decompression.
 	MaxRequestSize byteSize `yaml:"max_request_size"`
-	// MaxInflight bounds the OTLP request bytes being processed at once.
+	// MaxMemory is the process's memory budget: the Go runtime's soft
+	// memory limit, and the whole that ingest's admission budget is a share
+	// of. 0 means the default (fits a 1 GiB container); a lower cgroup
+	// limit wins.
+	MaxMemory byteSize `yaml:"max_memory"`
+	// MaxInflight is ingest's budget for requests being decoded and stored,
+	// counted by their decoded cost; 0 means a share of MaxMemory.
 	MaxInflight byteSize `yaml:"max_inflight"`
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout duration `yaml:"shutdown_timeout"`
@@ -84,7 +90,6 @@ func defaultConfig() config {
 		LogLevel:        "info",
 		LogFormat:       "json",
 		MaxRequestSize:  16 << 20,
-		MaxInflight:     256 << 20,
 		ShutdownTimeout: duration(20 * time.Second),
 		QueryTimeout:    duration(30 * time.Second),
 
@@ -116,7 +121,8 @@ func (c *config) options() []option {
 		{"log-format", "LOOKOUT_LOG_FORMAT", "json or text", (*strValue)(&c.LogFormat)},
 		{"insecure-ingest", "LOOKOUT_INSECURE_INGEST", "accept OTLP without an ingest token (not for production)", (*boolValue)(&c.InsecureIngest)},
 		{"max-request-size", "LOOKOUT_MAX_REQUEST_SIZE", "largest OTLP request, after decompression (e.g. 16MiB)", &c.MaxRequestSize},
-		{"max-inflight", "LOOKOUT_MAX_INFLIGHT", "OTLP bytes processed at once before refusing with 429", &c.MaxInflight},
+		{"max-memory", "LOOKOUT_MAX_MEMORY", "memory budget: the Go soft memory limit, and what OTLP ingest refuses with 429 to stay under (default 768MiB; 3/4 of a lower cgroup limit wins)", &c.MaxMemory},
+		{"max-inflight", "LOOKOUT_MAX_INFLIGHT", "memory OTLP requests being decoded and stored may hold, by decoded cost (default 40% of --max-memory)", &c.MaxInflight},
 		{"shutdown-timeout", "LOOKOUT_SHUTDOWN_TIMEOUT", "how long a graceful shutdown may take", &c.ShutdownTimeout},
 		{"query-timeout", "LOOKOUT_QUERY_TIMEOUT", "how long one API query may run", &c.QueryTimeout},
 		{"rules", "LOOKOUT_RULES", "comma-separated globs of Prometheus rule files (alerting and recording rules)", &c.Rules},
@@ -240,8 +246,11 @@ func (c config) validate() error {
 	if c.MaxRequestSize < 1024 {
 		errs = append(errs, fmt.Errorf("max-request-size %d is below 1KiB", c.MaxRequestSize))
 	}
-	if c.MaxInflight < c.MaxRequestSize {
+	if c.MaxInflight != 0 && c.MaxInflight < c.MaxRequestSize {
 		errs = append(errs, fmt.Errorf("max-inflight %d is below max-request-size %d", c.MaxInflight, c.MaxRequestSize))
+	}
+	if c.MaxMemory != 0 && c.MaxMemory < 64<<20 {
+		errs = append(errs, fmt.Errorf("max-memory %d is below 64MiB", c.MaxMemory))
 	}
 	if time.Duration(c.ShutdownTimeout) < time.Second {
 		errs = append(errs, fmt.Errorf("shutdown-timeout %s is below 1s", c.ShutdownTimeout))

@@ -13,7 +13,7 @@ import (
 func TestConfigPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "lookout.yaml")
-	os.WriteFile(file, []byte("data_dir: /from/file\nhttp_addr: :1111\nretention_logs: 3d\nlog_format: text\nmax_request_size: 8MiB\n"), 0o600)
+	os.WriteFile(file, []byte("data_dir: /from/file\nhttp_addr: :1111\nretention_logs: 3d\nlog_format: text\nmax_request_size: 8MiB\nmax_memory: 512MiB\n"), 0o600)
 	env := map[string]string{
 		"LOOKOUT_CONFIG":         file,
 		"LOOKOUT_HTTP_ADDR":      ":2222",
@@ -39,6 +39,8 @@ func TestConfigPrecedence(t *testing.T) {
 	f("traces retention (default)", time.Duration(c.RetTraces), 7*24*time.Hour)
 	f("log format (file)", c.LogFormat, "text")
 	f("max request (file, units)", int64(c.MaxRequestSize), int64(8<<20))
+	f("max memory (file)", int64(c.MaxMemory), int64(512<<20))
+	f("max inflight (default: a share of max memory)", int64(c.MaxInflight), int64(0))
 }
 
 func TestConfigErrors(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -58,6 +59,20 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 	}
 	set := metrics.NewSet()
 	registerDiskMetrics(set, cfg.DataDir)
+	cgroup, err := cgroupMemoryLimit(os.ReadFile)
+	if err != nil {
+		log.Warn("cgroup_memory_limit", "err", err)
+	}
+	memBudget := memoryBudget(int64(cfg.MaxMemory), cgroup)
+	if cfg.MaxMemory != 0 && memBudget < int64(cfg.MaxMemory) {
+		log.Warn("max_memory_capped_by_cgroup", "max_memory", int64(cfg.MaxMemory), "cgroup_limit", cgroup, "budget", memBudget)
+	}
+	// The soft limit makes the collector work harder near the budget and
+	// give memory back after a burst, instead of the heap settling at twice
+	// its peak live size (GOGC=100). It is process-wide, hence here.
+	debug.SetMemoryLimit(memBudget)
+	set.NewGauge("lookout_memory_budget_bytes", func() float64 { return float64(memBudget) })
+	log.Info("memory_budget", "bytes", memBudget, "cgroup_limit", cgroup)
 	reg := prometheus.NewRegistry()
 	// The registry holds what Prometheus' packages register (the PromQL
 	// engine); Go runtime metrics come from WriteProcessMetrics, so no Go
@@ -121,7 +136,12 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 
 	icfg := ingest.DefaultConfig()
 	icfg.GRPCAddr, icfg.HTTPAddr = cfg.OTLPGRPCAddr, cfg.OTLPHTTPAddr
-	icfg.MaxRequestBytes, icfg.MaxInFlightBytes = int64(cfg.MaxRequestSize), int64(cfg.MaxInflight)
+	icfg.MaxRequestBytes = int64(cfg.MaxRequestSize)
+	icfg.MaxInFlightBytes = ingestBudget(memBudget, int64(cfg.MaxInflight))
+	if icfg.MaxInFlightBytes < icfg.MaxRequestBytes {
+		return fmt.Errorf("ingest's share of the memory budget (%d bytes of %d) is below max-request-size %d: raise --max-memory or lower --max-request-size",
+			icfg.MaxInFlightBytes, memBudget, icfg.MaxRequestBytes)
+	}
 	iopts := ingest.Options{
 		Logger:  log.With("component", "ingest"),
 		Metrics: set,
