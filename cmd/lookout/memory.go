@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+
+	"github.com/lookout-dev/lookout/query"
 )
 
 // defaultMaxMemory is the memory budget when none is set: three quarters of
@@ -22,6 +24,17 @@ const cgroupShare = 0.75
 // decoded and stored; the rest is for queries, the stores' caches and the
 // indexer.
 const ingestShare = 0.4
+
+// queryShare is the part of the budget PromQL queries may hold at once,
+// split evenly between the queries the engine runs concurrently: it sets
+// each query's sample limit (16 bytes a float sample).
+const queryShare = 0.3
+
+// querySampleLimit is the samples one query may hold within its part of
+// the budget, at most Prometheus' own default of 50 million.
+func querySampleLimit(budget int64, concurrent int) int {
+	return int(min(int64(float64(budget)*queryShare)/int64(concurrent)/16, query.DefaultMaxSamples))
+}
 
 // cgroupLimitFiles are where a container's memory limit is read: cgroup v2,
 // then v1. Inside a container's cgroup namespace /sys/fs/cgroup is the

@@ -41,3 +41,15 @@ func TestMemoryBudget(t *testing.T) {
 		t.Error("a cgroup limit of \"lots\" was read without an error")
 	}
 }
+
+func TestQuerySampleLimit(t *testing.T) {
+	f := func(budget int64, concurrent, want int) {
+		t.Helper()
+		if got := querySampleLimit(budget, concurrent); got != want {
+			t.Errorf("querySampleLimit(%d, %d) = %d, want %d", budget, concurrent, got, want)
+		}
+	}
+	f(768<<20, 4, 3_774_873) // the default budget on 2 cores: 30% over 4 queries, 16 B a sample
+	f(768<<20, 8, 1_887_436)
+	f(64<<30, 4, 50_000_000) // never above Prometheus' default
+}

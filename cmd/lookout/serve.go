@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -170,9 +171,12 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 	}
 	// One PromQL engine, with one set of bounds, for the query API, the
 	// pages and the rules.
+	concurrent := 2 * runtime.GOMAXPROCS(0)
 	engine, err := query.NewEngine(query.Config{
-		Timeout:      time.Duration(cfg.QueryTimeout),
-		SubqueryStep: time.Duration(cfg.EvaluationInterval),
+		Timeout:       time.Duration(cfg.QueryTimeout),
+		SubqueryStep:  time.Duration(cfg.EvaluationInterval),
+		MaxConcurrent: concurrent,
+		MaxSamples:    querySampleLimit(memBudget, concurrent),
 	}, query.Options{Logger: log.With("component", "promql"), Registerer: reg})
 	if err != nil {
 		return err
