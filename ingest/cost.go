@@ -297,8 +297,12 @@ func fieldKind(k msgKind, num protowire.Number) (child msgKind, packedVarints bo
 // maxDepth bounds how deeply messages may nest. pdata decodes recursively,
 // so a request of a few megabytes of nested AnyValues would otherwise grow
 // a goroutine's stack by gigabytes. OTLP itself nests 6 deep before
-// attribute values; 64 leaves values 25 levels of arrays and maps.
-const maxDepth = 64
+// attribute values, and each level of a value is 2 (an array) or 3 (a map)
+// messages: 512 leaves room for the 64 levels the log store keeps, so that
+// a record nested deeper than that is refused alone, as a partial success,
+// and the rest of its request is stored; only a request past 512 is
+// refused whole.
+const maxDepth = 512
 
 // requestCost is what a request holds once decoded and what it is made of.
 type requestCost struct {
