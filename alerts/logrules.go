@@ -204,6 +204,9 @@ type logRuleOptions struct {
 	Logger   *slog.Logger
 	Now      func() time.Time
 	Failures func() // called on each failed evaluation of a rule
+	// Timeout bounds one rule's count, as the query timeout bounds a
+	// metric rule's query; 0 means none.
+	Timeout time.Duration
 }
 
 // logRules evaluates log alert rules.
@@ -335,7 +338,13 @@ func (l *logRules) evalGroup(ctx context.Context, g *logRuleGroup, ts time.Time)
 // sendAlerts do, and returns the alerts to send.
 func (l *logRules) evalRule(ctx context.Context, g *logRuleGroup, r *logRule, ts time.Time) []*model.Alert {
 	t0 := time.Now()
-	res, err := l.o.Counter.CountLogs(ctx, logstore.CountQuery{
+	cctx := ctx
+	if l.o.Timeout > 0 {
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithTimeout(ctx, l.o.Timeout)
+		defer cancel()
+	}
+	res, err := l.o.Counter.CountLogs(cctx, logstore.CountQuery{
 		Query:   r.query,
 		Start:   ts.Add(-r.window),
 		End:     ts,
@@ -343,7 +352,10 @@ func (l *logRules) evalRule(ctx context.Context, g *logRuleGroup, r *logRule, ts
 		Samples: logSampleLines,
 	})
 	if ctx.Err() != nil {
-		return nil
+		return nil // shutting down
+	}
+	if cctx.Err() != nil {
+		err = fmt.Errorf("log count timed out after %s: narrow the rule's query or window", l.o.Timeout)
 	}
 	var found map[uint64]*logAlert
 	if err == nil {

@@ -685,3 +685,33 @@ func TestLogRuleDuplicates(t *testing.T) {
 		t.Fatalf("warnings %v, want one: %s...", warnings, want)
 	}
 }
+
+// ctxCounter is a LogCounter that answers only when its context ends, as a
+// count over too many records would.
+type ctxCounter struct{}
+
+func (ctxCounter) CountLogs(ctx context.Context, _ logstore.CountQuery) (logstore.CountResult, error) {
+	<-ctx.Done()
+	return logstore.CountResult{}, ctx.Err()
+}
+
+// A log rule's count stops at the query timeout, as a metric rule's query
+// does, and the rule says why.
+func TestLogRuleCountTimesOut(t *testing.T) {
+	const rules = `
+groups:
+  - name: g
+    rules:
+      - alert: Errors
+        query: severity:error
+        window: 5m
+        above: 0
+`
+	failures := 0
+	l := newLogRules(writeLogRules(t, rules), logRuleOptions{Counter: ctxCounter{}, Send: (&logAlertSink{}).send, Failures: func() { failures++ }, Timeout: 20 * time.Millisecond})
+	l.evalGroup(context.Background(), l.groups[0], time.Now())
+	r := l.status()[0].Rules[0]
+	if r.Health != "err" || !strings.Contains(r.LastError, "timed out after 20ms") || failures != 1 {
+		t.Fatalf("a count past the timeout: health %q, error %q, %d failures; want err, timed out, 1", r.Health, r.LastError, failures)
+	}
+}

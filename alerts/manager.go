@@ -197,6 +197,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Manager, error) {
 		Logger:      opts.Logger.With("component", "log_rules"),
 		Now:         time.Now,
 		Failures:    failures.Inc,
+		Timeout:     opts.Engine.Timeout(),
 	})
 	return m, nil
 }

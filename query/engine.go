@@ -154,6 +154,9 @@ func NewEngine(cfg Config, opts Options) (*Engine, error) {
 	return &Engine{cfg: cfg, engine: engine, parser: opts.Parser, slots: make(chan struct{}, cfg.MaxConcurrent)}, nil
 }
 
+// Timeout is how long one query may take, its wait for a slot included.
+func (e *Engine) Timeout() time.Duration { return e.cfg.Timeout }
+
 // Parser is the engine's PromQL parser.
 func (e *Engine) Parser() parser.Parser { return e.parser }
 
