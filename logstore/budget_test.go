@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 // sparseLogs is n records one millisecond apart from base, of which every
@@ -139,5 +140,48 @@ func TestQueryShapeBounds(t *testing.T) {
 		if err != nil || len(res.Records) != want {
 			t.Errorf("%q: %d records, %v; want %d", q, len(res.Records), err, want)
 		}
+	}
+}
+
+// A trace search stops at the same budget of spans read, and says so.
+func TestTraceSearchStopsAtItsBudget(t *testing.T) {
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	s := openBudgetStore(t, base, 1000)
+	td := ptrace.NewTraces()
+	ss := td.ResourceSpans().AppendEmpty()
+	ss.Resource().Attributes().PutStr("service.name", "checkout")
+	spans := ss.ScopeSpans().AppendEmpty().Spans()
+	const n = 3000
+	for i := range n {
+		sp := spans.AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID{1, byte(i >> 8), byte(i), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13})
+		sp.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, 8})
+		sp.SetName("op")
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(base.Add(time.Duration(i) * time.Millisecond)))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(base.Add(time.Duration(i+1) * time.Millisecond)))
+		if i%1000 == 0 {
+			sp.Attributes().PutStr("rare", "yes")
+		}
+	}
+	if err := s.ConsumeTraces(context.Background(), td); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexed(t, s)
+	res, err := s.SearchTraces(context.Background(), TraceQuery{Query: "NOT name:other AND rare:yes", Start: base, End: base.Add(time.Hour), Limit: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Partial || len(res.Traces) == 0 || len(res.Traces) == n/1000 {
+		t.Fatalf("over %d spans with a budget of 1000: %d traces, partial %v; want some, partial", n, len(res.Traces), res.Partial)
+	}
+	// Within the budget, the same search is whole.
+	whole := openBudgetStore(t, base, 0)
+	if err := whole.ConsumeTraces(context.Background(), td); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexed(t, whole)
+	res, err = whole.SearchTraces(context.Background(), TraceQuery{Query: "NOT name:other AND rare:yes", Start: base, End: base.Add(time.Hour), Limit: 20})
+	if err != nil || res.Partial || len(res.Traces) != n/1000 {
+		t.Fatalf("within the budget: %d traces, partial %v, %v; want %d, whole", len(res.Traces), res.Partial, err, n/1000)
 	}
 }

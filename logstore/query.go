@@ -410,11 +410,20 @@ type TraceSummary struct {
 	Services    []string  `json:"services"`
 }
 
+// TraceResult is the newest traces matching a search.
+type TraceResult struct {
+	Traces []TraceSummary `json:"traces"`
+	// Partial is true when the search stopped at its budget of spans read
+	// (Config.SearchBudget, as for log searches): older matching traces
+	// may exist.
+	Partial bool `json:"partial,omitempty"`
+}
+
 // SearchTraces returns summaries of the newest traces matching q.
-func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary, error) {
+func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) (TraceResult, error) {
 	up, err := compileQuery(q.Query, s.spans.text)
 	if err != nil {
-		return nil, err
+		return TraceResult{}, err
 	}
 	conds := &boolPred{kids: []pred{up}}
 	if q.Service != "" {
@@ -431,10 +440,10 @@ func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary,
 		conds.kids = append(conds.kids, notPred{errSpan})
 	case "":
 	default:
-		return nil, inputErrorf("error must be true or false, not %q", q.Error)
+		return TraceResult{}, inputErrorf("error must be true or false, not %q", q.Error)
 	}
 	if q.MinDuration < 0 || q.MaxDuration < 0 || (q.MaxDuration > 0 && q.MaxDuration < q.MinDuration) {
-		return nil, inputErrorf("duration bounds %s..%s are not a range", q.MinDuration, q.MaxDuration)
+		return TraceResult{}, inputErrorf("duration bounds %s..%s are not a range", q.MinDuration, q.MaxDuration)
 	}
 	if q.MinDuration > 0 || q.MaxDuration > 0 {
 		r := &rangePred{field: fieldDuration, lo: math.Inf(-1), hi: math.Inf(1), minIncl: true, maxIncl: true}
@@ -448,7 +457,7 @@ func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary,
 	}
 	start, end, err := s.timeRange(sigSpans, q.Start, q.End)
 	if err != nil {
-		return nil, err
+		return TraceResult{}, err
 	}
 	limit := min(clampLimit(q.Limit, 20), 1000)
 	values := requiredValues(conds)
@@ -468,6 +477,7 @@ func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary,
 		}
 		return kthTs
 	}
+	scanned, partial := 0, false
 	err = s.scanGroups(ctx, s.spans, conds.candidate(), start, end, false, func(g *groupMeta, has func(uint64) bool) (bool, error) {
 		if len(newest) >= limit && g.maxTs < kth() {
 			return true, nil
@@ -475,6 +485,11 @@ func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary,
 		if !conds.maybe(has) {
 			return false, nil
 		}
+		if scanned >= s.cfg.SearchBudget {
+			partial = true
+			return true, nil
+		}
+		scanned += g.count
 		return false, s.eachRecord(ctx, s.spans, g, func(h *blockHeader, i int) error {
 			if len(values) > 0 && !hasRequired(h.recordBytes(i), values) {
 				return nil
@@ -495,7 +510,7 @@ func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary,
 		})
 	})
 	if err != nil {
-		return nil, err
+		return TraceResult{}, err
 	}
 	ids := make([]string, 0, len(newest))
 	for id := range newest {
@@ -511,11 +526,11 @@ func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary,
 		ids = ids[:limit]
 	}
 	if len(ids) == 0 {
-		return []TraceSummary{}, nil
+		return TraceResult{Traces: []TraceSummary{}, Partial: partial}, nil
 	}
 	spans, err := s.traceSpans(ctx, ids)
 	if err != nil {
-		return nil, err
+		return TraceResult{}, err
 	}
 	out := make([]TraceSummary, 0, len(ids))
 	for _, id := range ids {
@@ -524,7 +539,7 @@ func (s *Store) SearchTraces(ctx context.Context, q TraceQuery) ([]TraceSummary,
 		}
 	}
 	slices.SortStableFunc(out, func(a, b TraceSummary) int { return b.Start.Compare(a.Start) })
-	return out, nil
+	return TraceResult{Traces: out, Partial: partial}, nil
 }
 
 // summarize describes a trace from its spans, sorted by start.

@@ -189,15 +189,18 @@ func TestStoreLogsAndTraces(t *testing.T) {
 		t.Fatalf("trace spans: %+v", spans)
 	}
 
-	sum, err := s.SearchTraces(ctx, TraceQuery{Service: "checkout", Error: "true"})
+	tres, err := s.SearchTraces(ctx, TraceQuery{Service: "checkout", Error: "true"})
+	sum := tres.Traces
 	if err != nil || len(sum) != 1 || sum[0].TraceID != traceID(3).String() || sum[0].RootName != "GET /checkout" || sum[0].SpanCount != 2 || sum[0].ErrorCount != 1 {
 		t.Fatalf("SearchTraces error: %v %+v", err, sum)
 	}
-	sum, err = s.SearchTraces(ctx, TraceQuery{Operation: "charge", MinDuration: 250 * time.Millisecond})
+	tres, err = s.SearchTraces(ctx, TraceQuery{Operation: "charge", MinDuration: 250 * time.Millisecond})
+	sum = tres.Traces
 	if err != nil || len(sum) != 3 {
 		t.Fatalf("SearchTraces min duration: %v %+v", err, sum)
 	}
-	sum, err = s.SearchTraces(ctx, TraceQuery{Query: "duration:<250ms AND kind:internal"})
+	tres, err = s.SearchTraces(ctx, TraceQuery{Query: "duration:<250ms AND kind:internal"})
+	sum = tres.Traces
 	if err != nil || len(sum) != 2 {
 		t.Fatalf("SearchTraces query: %v %+v", err, sum)
 	}

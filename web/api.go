@@ -126,7 +126,7 @@ func (h *Handler) traces(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"traces": res})
+	writeJSON(w, http.StatusOK, res)
 }
 
 // traceQuery parses the trace search filters that the API and the traces

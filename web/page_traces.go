@@ -69,6 +69,8 @@ type traceSearchView struct {
 	Scatter traceScatter
 	// MoreHref raises the limit; empty when there is nothing more to show.
 	MoreHref string
+	// Partial: the search stopped at its budget of spans read.
+	Partial bool
 }
 
 // traceSearchForm is the search form's fields as the URL has them.
@@ -181,9 +183,10 @@ func (h *Handler) traceSearchPage(w http.ResponseWriter, r *http.Request) {
 			h.uiInternal(w, r, err)
 			return
 		}
-		v.Results = traceSearchRows(res)
-		v.Scatter = newTraceScatter(res, tr)
-		if len(res) >= v.Limit && v.Limit < traceSearchMaxLimit {
+		v.Results = traceSearchRows(res.Traces)
+		v.Scatter = newTraceScatter(res.Traces, tr)
+		v.Partial = res.Partial
+		if len(res.Traces) >= v.Limit && v.Limit < traceSearchMaxLimit {
 			u := r.URL.Query()
 			u.Set("limit", strconv.Itoa(min(2*v.Limit, traceSearchMaxLimit)))
 			v.MoreHref = "/traces?" + u.Encode()

@@ -185,12 +185,12 @@ func tpSeed(t *testing.T, st *logstore.Store, base time.Time) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(traces) == 3 && len(logs.Records) == 3 && len(spans) == 7 {
+		if len(traces.Traces) == 3 && len(logs.Records) == 3 && len(spans) == 7 {
 			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("fixture not searchable after 30s: %d traces (want 3), %d logs of T1 (want 3), %d spans of T1 (want 7)",
-				len(traces), len(logs.Records), len(spans))
+				len(traces.Traces), len(logs.Records), len(spans))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

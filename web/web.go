@@ -36,7 +36,7 @@ type LogSearcher interface {
 	// histogram counts each bar's records by severity).
 	CountLogs(ctx context.Context, q logstore.CountQuery) (logstore.CountResult, error)
 	Trace(ctx context.Context, traceID string) ([]logstore.Span, error)
-	SearchTraces(ctx context.Context, q logstore.TraceQuery) ([]logstore.TraceSummary, error)
+	SearchTraces(ctx context.Context, q logstore.TraceQuery) (logstore.TraceResult, error)
 	Services(ctx context.Context) ([]logstore.Service, error)
 }
 
