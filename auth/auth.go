@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -17,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/lookout-dev/lookout/internal/private"
 )
 
 // Role is what a principal may do. Viewer, editor and admin form a ladder; ingest stands apart and
@@ -245,7 +246,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Service, error) {
 	if cfg.SessionIdleTimeout == 0 {
 		cfg.SessionIdleTimeout = defaultSessionIdle
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := private.MkdirAll(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("create data directory %q: %w", cfg.DataDir, err)
 	}
 	path := filepath.Join(cfg.DataDir, dbFile)

@@ -133,6 +133,9 @@ var migrations = []string{
 }
 
 func openBlockDB(ctx context.Context, path string) (*blockDB, error) {
+	if err := sqlitex.PrivateFiles(path); err != nil {
+		return nil, err
+	}
 	// page_size and auto_vacuum only take effect before the first table
 	// exists; incremental auto-vacuum lets retention give disk back.
 	w, err := sql.Open("sqlite", sqlitex.DSN(path, "page_size(8192)", "auto_vacuum(INCREMENTAL)"))

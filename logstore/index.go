@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/lookout-dev/lookout/logstore/internal/logql"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +12,9 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/lookout-dev/lookout/internal/private"
+	"github.com/lookout-dev/lookout/logstore/internal/logql"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis"
@@ -112,6 +114,12 @@ func openPartition(day int64, dir string, m mapping.IndexMapping) (*partition, e
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open partition %q: %w", dir, err)
+	}
+	// bleve creates index_meta.json 0666 less the umask (its other files
+	// are owner-only); the data directory's files are all 0600.
+	if err := private.Tighten(filepath.Join(dir, "index_meta.json")); err != nil {
+		idx.Close()
+		return nil, fmt.Errorf("open partition: %w", err)
 	}
 	f, err := os.OpenFile(dir+".bloom", os.O_RDWR|os.O_CREATE, 0o600)
 	var fi os.FileInfo
@@ -223,7 +231,7 @@ func openSignalIndex(dir string, sig int, log *slog.Logger) (*signalIndex, error
 		parts:      map[int64]*partition{},
 		groups:     map[int64]*groupMeta{},
 	}
-	if err := os.MkdirAll(si.dir, 0o700); err != nil {
+	if err := private.MkdirAll(si.dir); err != nil {
 		return nil, err
 	}
 	ents, err := os.ReadDir(si.dir)

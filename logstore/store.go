@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/lookout-dev/lookout/internal/private"
 )
 
 // Config is what a user sets for the store.
@@ -124,7 +125,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+	if err := private.MkdirAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("create %q: %w", cfg.Dir, err)
 	}
 	s := &Store{cfg: cfg, log: opts.Logger, now: opts.Now, stopW: make(chan struct{})}

@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/prometheus/prometheus/storage"
+
+	"github.com/lookout-dev/lookout/internal/private"
 )
 
 // Config is what a user sets for the metric store.
@@ -120,7 +121,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+	if err := private.MkdirAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("create %q: %w", cfg.Dir, err)
 	}
 	path := filepath.Join(cfg.Dir, "metrics.db")
