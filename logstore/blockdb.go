@@ -19,6 +19,8 @@ import (
 type blockDB struct {
 	db *sql.DB // readers
 	w  *sql.DB // the single writer connection
+	// health is whether commits reach the disk, for Ping.
+	health *sqlitex.WriteHealth
 
 	reqs chan *writeReq
 	done chan struct{}
@@ -147,6 +149,11 @@ func openBlockDB(ctx context.Context, path string) (*blockDB, error) {
 		w.Close()
 		return nil, fmt.Errorf("migrate %q: %w", path, err)
 	}
+	health, err := sqlitex.NewWriteHealth(ctx, w, path)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
 	r, err := sql.Open("sqlite", sqlitex.DSN(path, "query_only(ON)"))
 	if err != nil {
 		w.Close()
@@ -154,7 +161,7 @@ func openBlockDB(ctx context.Context, path string) (*blockDB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	return &blockDB{db: r, w: w, reqs: make(chan *writeReq, 256), done: make(chan struct{})}, nil
+	return &blockDB{db: r, w: w, health: health, reqs: make(chan *writeReq, 256), done: make(chan struct{})}, nil
 }
 
 var errClosed = errors.New("store is closed")
@@ -222,7 +229,15 @@ func (b *blockDB) drain() {
 	}
 }
 
-func (b *blockDB) commit(group []*writeReq) (err error) {
+// commit writes the group in one transaction and records whether the
+// disk took it, for Ping.
+func (b *blockDB) commit(group []*writeReq) error {
+	err := b.write(group)
+	b.health.Observe(err)
+	return err
+}
+
+func (b *blockDB) write(group []*writeReq) (err error) {
 	ctx := context.Background()
 	tx, err := b.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -479,10 +494,13 @@ func (b *blockDB) deleteGroupsAfter(ctx context.Context, table string, cp int64)
 	return res.RowsAffected()
 }
 
-// ping checks the database answers and can take a write lock.
+// ping checks the database answers, can take a write lock and, after a
+// commit failed for lack of storage, takes writes again.
 func (b *blockDB) ping(ctx context.Context) error {
-	_, err := b.w.ExecContext(ctx, "BEGIN IMMEDIATE; ROLLBACK")
-	return err
+	if _, err := b.w.ExecContext(ctx, "BEGIN IMMEDIATE; ROLLBACK"); err != nil {
+		return err
+	}
+	return b.health.Check(ctx)
 }
 
 func (b *blockDB) close() error {

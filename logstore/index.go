@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lookout-dev/lookout/internal/private"
@@ -492,7 +493,15 @@ type indexer struct {
 	mu        sync.Mutex
 	pending   []*pendingBatch // batches handed to bleve, oldest first
 	persisted int64           // highest block id whose batches have all persisted
+
+	// failed holds the error of the last step when it failed, for Ping:
+	// the index's own files (bloom filters, bleve partitions) can fail
+	// while the block database takes writes. A failed step is retried
+	// every second while records wait, so it clears on its own.
+	failed atomic.Pointer[stepFailure]
 }
+
+type stepFailure struct{ err error }
 
 type pendingBatch struct {
 	upTo        int64
@@ -538,10 +547,14 @@ func (ix *indexer) run(ctx context.Context, wake <-chan struct{}) {
 			continue
 		}
 		err := ix.step(ctx, maxDocs)
+		if err == nil && ix.failed.Load() != nil {
+			ix.failed.Store(nil)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
+			ix.failed.Store(&stepFailure{err: err})
 			ix.s.log.Error("index_blocks", "signal", ix.si.signal, "err", err)
 			ix.s.m.indexErrs[ix.si.sig].Inc()
 			select {

@@ -256,12 +256,19 @@ func (s *Store) Close() error {
 	return err
 }
 
-// Ping reports whether the store is open and its database writable.
+// Ping reports whether the store is open, its database takes writes and
+// its indexes are being written.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {
 		return errClosed
 	}
-	return s.db.ping(ctx)
+	errs := []error{s.db.ping(ctx)}
+	for _, ix := range []*indexer{s.ixLog, s.ixSpn} {
+		if f := ix.failed.Load(); f != nil {
+			errs = append(errs, fmt.Errorf("index %s: %w", ix.si.signal, f.err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (s *Store) onCommit(last, records [2]int64) {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/lookout-dev/lookout/internal/private"
+	"github.com/lookout-dev/lookout/internal/sqlitex"
 )
 
 // Config is what a user sets for the metric store.
@@ -78,9 +79,11 @@ type Store struct {
 	m   *storeMetrics
 
 	w, r *sql.DB
-	dict *dict
-	head *head
-	meta *metaCache
+	// health is whether commits and checkpoints reach the disk, for Ping.
+	health *sqlitex.WriteHealth
+	dict   *dict
+	head   *head
+	meta   *metaCache
 
 	reqs          chan *writeReq
 	checkpointNow chan checkpointReq
@@ -125,7 +128,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("create %q: %w", cfg.Dir, err)
 	}
 	path := filepath.Join(cfg.Dir, "metrics.db")
-	w, r, err := openDB(ctx, path)
+	w, r, health, err := openDB(ctx, path)
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +138,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 		now:           opts.Now,
 		w:             w,
 		r:             r,
+		health:        health,
 		dict:          newDict(),
 		reqs:          make(chan *writeReq, 64),
 		checkpointNow: make(chan checkpointReq),
@@ -225,14 +229,18 @@ func (s *Store) Close() error {
 	return err
 }
 
-// Ping reports whether the store is open and its database answers.
+// Ping reports whether the store is open, its database answers and, after
+// a write failed for lack of storage, takes writes again.
 func (s *Store) Ping(ctx context.Context) error {
 	select {
 	case <-s.writerDone:
 		return ErrClosed
 	default:
 	}
-	return s.r.PingContext(ctx)
+	if err := s.r.PingContext(ctx); err != nil {
+		return err
+	}
+	return s.health.Check(ctx)
 }
 
 // checkpointReq asks the writer for a checkpoint now.

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lookout-dev/lookout/internal/disktest"
 )
 
 // TestDataDirectoryIsOwnerOnly starts lookout on a data directory that
@@ -94,4 +98,76 @@ func checkModes(t *testing.T, dir string, seen map[string]bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestReadyWhileDiskFull runs lookout on a small tmpfs, fills it, and
+// checks that ingest is refused retryably (503, not 500), that /readyz
+// answers 503 naming each store whose writes fail, and that it answers 200
+// again once space is freed, without any client writing in between: a load
+// balancer sends nothing to an instance that is not ready, so readiness has
+// to find out by itself.
+func TestReadyWhileDiskFull(t *testing.T) {
+	mnt := disktest.Mount(t, "32m")
+	s := startServer(t, filepath.Join(mnt, "data"))
+	if code, body := readyz(t, s.addr.HTTP); code != 200 {
+		t.Fatalf("readyz after start = %d %s, want 200", code, body)
+	}
+
+	free := disktest.Fill(t, mnt)
+	logs, spans := crashBatch(1)
+	for _, req := range []struct {
+		path string
+		body []byte
+	}{{"/v1/logs", logs}, {"/v1/traces", spans}, {"/v1/metrics", crashMetrics(1)}} {
+		// A write can still land in space SQLite had already (its WAL
+		// file); keep sending until the disk says no.
+		var codes []int
+		eventually(t, "POST "+req.path+" to be refused on a full disk", func() bool {
+			code, err := postOTLP(s.addr.OTLPHTTP, req.path, req.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			codes = append(codes, code)
+			switch code {
+			case 200:
+				return false
+			case 503:
+				return true
+			}
+			t.Fatalf("POST %s on a full disk: %v, want 200s then 503 (retryable)", req.path, codes)
+			return false
+		})
+	}
+	var reasons map[string]string
+	eventually(t, "readyz to answer 503 naming the stores", func() bool {
+		code, body := readyz(t, s.addr.HTTP)
+		var r struct{ Reasons map[string]string }
+		if err := json.Unmarshal(body, &r); err != nil {
+			t.Fatalf("readyz: %v in %s", err, body)
+		}
+		reasons = r.Reasons
+		return code == 503 && strings.Contains(reasons["logstore"], "full") && strings.Contains(reasons["metricstore"], "full")
+	})
+	t.Logf("readyz reasons on a full disk: %v", reasons)
+
+	free()
+	// Nothing is sent now: readiness must come back by itself.
+	eventually(t, "readyz to answer 200 once space is freed", func() bool {
+		code, _ := readyz(t, s.addr.HTTP)
+		return code == 200
+	})
+	if code, err := postOTLP(s.addr.OTLPHTTP, "/v1/logs", logs); err != nil || code != 200 {
+		t.Errorf("POST /v1/logs once space is freed = %d, %v; want 200", code, err)
+	}
+}
+
+func readyz(t *testing.T, addr string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
 }
