@@ -38,6 +38,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/route"
 	"gopkg.in/yaml.v3"
+
+	"github.com/lookout-dev/lookout/internal/private"
 )
 
 // The embedded Alertmanager: the parts Alertmanager's app package wires (its
@@ -169,7 +171,7 @@ func newAlertmanager(o amOptions) (*alertmanager, error) {
 			return nil, fmt.Errorf("open alertmanager: %w", err)
 		}
 	}
-	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+	if err := private.MkdirAll(o.DataDir); err != nil {
 		return nil, fmt.Errorf("open alertmanager: create data directory: %w", err)
 	}
 

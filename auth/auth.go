@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -17,6 +16,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/lookout-dev/lookout/internal/private"
+	"github.com/lookout-dev/lookout/internal/sqlitex"
 )
 
 // Role is what a principal may do. Viewer, editor and admin form a ladder; ingest stands apart and
@@ -191,7 +193,10 @@ type Options struct {
 
 // Service answers who a request is and manages users and tokens in meta.db.
 type Service struct {
-	db      *sql.DB
+	db *sql.DB
+	// health is whether writes to meta.db (sign-ins, token use) reach the
+	// disk, for Ping.
+	health  *sqlitex.WriteHealth
 	dataDir string
 	log     *slog.Logger
 	now     func() time.Time
@@ -245,7 +250,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Service, error) {
 	if cfg.SessionIdleTimeout == 0 {
 		cfg.SessionIdleTimeout = defaultSessionIdle
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := private.MkdirAll(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("create data directory %q: %w", cfg.DataDir, err)
 	}
 	path := filepath.Join(cfg.DataDir, dbFile)
@@ -253,8 +258,14 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	health, err := sqlitex.NewWriteHealth(ctx, db, path)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	s := &Service{
 		db:             db,
+		health:         health,
 		dataDir:        cfg.DataDir,
 		log:            opts.Logger,
 		now:            opts.Now,
@@ -313,19 +324,20 @@ func (s *Service) Close() error {
 	return s.closeErr
 }
 
-// Ping reports whether meta.db is open and writable: it takes the write lock, writes a row and
-// rolls back, for /readyz.
+// Ping reports whether meta.db is open and writable, for /readyz: it takes the write lock, writes a
+// row and rolls back; after a write failed for lack of storage it also probes until one succeeds.
 func (s *Service) Ping(ctx context.Context) error {
 	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE (see openDB): takes the write lock
 	if err != nil {
 		return fmt.Errorf("ping %s: %w", dbFile, err)
 	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('ping', '')
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value`); err != nil {
+	_, err = tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('ping', '')
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`)
+	tx.Rollback() // before the probe, which needs the write lock
+	if err != nil {
 		return fmt.Errorf("ping %s: %w", dbFile, err)
 	}
-	return nil
+	return s.health.Check(ctx)
 }
 
 // checkName accepts 1 to 64 characters from [A-Za-z0-9._@+-], starting with a letter or digit:

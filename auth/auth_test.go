@@ -20,6 +20,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/lookout-dev/lookout/auth"
+	"github.com/lookout-dev/lookout/internal/disktest"
 )
 
 // clock is a settable time source for cache expiry.
@@ -740,5 +741,39 @@ func BenchmarkAuthenticateIngest(b *testing.B) {
 		if err := s.AuthenticateIngest(context.Background(), "Bearer "+token); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestPingOnFullDisk fills the file system under meta.db: a sign-in that
+// cannot store its session makes Ping fail, and Ping succeeds again by
+// itself once space is freed.
+func TestPingOnFullDisk(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	mnt := disktest.Mount(t, "8m")
+	h.dir = filepath.Join(mnt, "data")
+	const password = "correct horse battery"
+	s := h.open(t, auth.Config{AdminPassword: password})
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping after Open = %v, want nil", err)
+	}
+	free := disktest.Fill(t, mnt)
+	// A sign-in can still fit in space SQLite had (its WAL file): sign in
+	// until the disk says no.
+	for i := 0; ; i++ {
+		_, err := s.Login(ctx, "admin", password, "192.0.2.1")
+		if err != nil {
+			break
+		}
+		if i == 1000 {
+			t.Fatal("1000 sign-ins stored on a full disk")
+		}
+	}
+	if err := s.Ping(ctx); err == nil || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("Ping after a sign-in failed on a full disk = %v, want the failure", err)
+	}
+	free()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping once space is freed = %v, want nil", err)
 	}
 }

@@ -204,8 +204,10 @@ func (s *Service) Session(ctx context.Context, id string) (Principal, Session, e
 		// Best effort too: a database that cannot take this write should not sign everyone out.
 		// Remembering the time in the cache anyway keeps the retries (and their log lines) to one
 		// per cache period.
-		if _, err := s.db.ExecContext(ctx, `UPDATE sessions SET last_seen_at = ?1 WHERE id_sha256 = ?2 AND last_seen_at < ?1`,
-			now.UnixMilli(), hexHash); err != nil {
+		_, err := s.db.ExecContext(ctx, `UPDATE sessions SET last_seen_at = ?1 WHERE id_sha256 = ?2 AND last_seen_at < ?1`,
+			now.UnixMilli(), hexHash)
+		s.health.Observe(err)
+		if err != nil {
 			s.log.Warn("record session activity", "err", err)
 		}
 		e.lastSeen = now

@@ -147,7 +147,9 @@ func (s *Service) flushUse(ctx context.Context) {
 	}
 	s.used = make(map[[32]byte]int64)
 	s.usedMu.Unlock()
-	if err := s.writeUse(ctx, used); err != nil {
+	err := s.writeUse(ctx, used)
+	s.health.Observe(err)
+	if err != nil {
 		s.log.Warn("record token last use", "err", err, "tokens", len(used))
 	}
 }

@@ -206,8 +206,10 @@ func keepAnAdmin(ctx context.Context, tx *sql.Tx, name, verb string) error {
 	return nil
 }
 
-// inTx runs f in a transaction and commits it if f returns nil.
-func (s *Service) inTx(ctx context.Context, f func(*sql.Tx) error) error {
+// inTx runs f in a transaction and commits it if f returns nil. A failure of the storage is
+// recorded for Ping.
+func (s *Service) inTx(ctx context.Context, f func(*sql.Tx) error) (err error) {
+	defer func() { s.health.Observe(err) }()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -19,6 +19,8 @@ import (
 type blockDB struct {
 	db *sql.DB // readers
 	w  *sql.DB // the single writer connection
+	// health is whether commits reach the disk, for Ping.
+	health *sqlitex.WriteHealth
 
 	reqs chan *writeReq
 	done chan struct{}
@@ -133,6 +135,9 @@ var migrations = []string{
 }
 
 func openBlockDB(ctx context.Context, path string) (*blockDB, error) {
+	if err := sqlitex.PrivateFiles(path); err != nil {
+		return nil, err
+	}
 	// page_size and auto_vacuum only take effect before the first table
 	// exists; incremental auto-vacuum lets retention give disk back.
 	w, err := sql.Open("sqlite", sqlitex.DSN(path, "page_size(8192)", "auto_vacuum(INCREMENTAL)"))
@@ -144,6 +149,11 @@ func openBlockDB(ctx context.Context, path string) (*blockDB, error) {
 		w.Close()
 		return nil, fmt.Errorf("migrate %q: %w", path, err)
 	}
+	health, err := sqlitex.NewWriteHealth(ctx, w, path)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
 	r, err := sql.Open("sqlite", sqlitex.DSN(path, "query_only(ON)"))
 	if err != nil {
 		w.Close()
@@ -151,7 +161,7 @@ func openBlockDB(ctx context.Context, path string) (*blockDB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	return &blockDB{db: r, w: w, reqs: make(chan *writeReq, 256), done: make(chan struct{})}, nil
+	return &blockDB{db: r, w: w, health: health, reqs: make(chan *writeReq, 256), done: make(chan struct{})}, nil
 }
 
 var errClosed = errors.New("store is closed")
@@ -219,7 +229,15 @@ func (b *blockDB) drain() {
 	}
 }
 
-func (b *blockDB) commit(group []*writeReq) (err error) {
+// commit writes the group in one transaction and records whether the
+// disk took it, for Ping.
+func (b *blockDB) commit(group []*writeReq) error {
+	err := b.write(group)
+	b.health.Observe(err)
+	return err
+}
+
+func (b *blockDB) write(group []*writeReq) (err error) {
 	ctx := context.Background()
 	tx, err := b.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -476,10 +494,13 @@ func (b *blockDB) deleteGroupsAfter(ctx context.Context, table string, cp int64)
 	return res.RowsAffected()
 }
 
-// ping checks the database answers and can take a write lock.
+// ping checks the database answers, can take a write lock and, after a
+// commit failed for lack of storage, takes writes again.
 func (b *blockDB) ping(ctx context.Context) error {
-	_, err := b.w.ExecContext(ctx, "BEGIN IMMEDIATE; ROLLBACK")
-	return err
+	if _, err := b.w.ExecContext(ctx, "BEGIN IMMEDIATE; ROLLBACK"); err != nil {
+		return err
+	}
+	return b.health.Check(ctx)
 }
 
 func (b *blockDB) close() error {

@@ -5,14 +5,17 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/lookout-dev/lookout/logstore/internal/logql"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/lookout-dev/lookout/internal/private"
+	"github.com/lookout-dev/lookout/logstore/internal/logql"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis"
@@ -112,6 +115,12 @@ func openPartition(day int64, dir string, m mapping.IndexMapping) (*partition, e
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open partition %q: %w", dir, err)
+	}
+	// bleve creates index_meta.json 0666 less the umask (its other files
+	// are owner-only); the data directory's files are all 0600.
+	if err := private.Tighten(filepath.Join(dir, "index_meta.json")); err != nil {
+		idx.Close()
+		return nil, fmt.Errorf("open partition: %w", err)
 	}
 	f, err := os.OpenFile(dir+".bloom", os.O_RDWR|os.O_CREATE, 0o600)
 	var fi os.FileInfo
@@ -223,7 +232,7 @@ func openSignalIndex(dir string, sig int, log *slog.Logger) (*signalIndex, error
 		parts:      map[int64]*partition{},
 		groups:     map[int64]*groupMeta{},
 	}
-	if err := os.MkdirAll(si.dir, 0o700); err != nil {
+	if err := private.MkdirAll(si.dir); err != nil {
 		return nil, err
 	}
 	ents, err := os.ReadDir(si.dir)
@@ -484,7 +493,15 @@ type indexer struct {
 	mu        sync.Mutex
 	pending   []*pendingBatch // batches handed to bleve, oldest first
 	persisted int64           // highest block id whose batches have all persisted
+
+	// failed holds the error of the last step when it failed, for Ping:
+	// the index's own files (bloom filters, bleve partitions) can fail
+	// while the block database takes writes. A failed step is retried
+	// every second while records wait, so it clears on its own.
+	failed atomic.Pointer[stepFailure]
 }
+
+type stepFailure struct{ err error }
 
 type pendingBatch struct {
 	upTo        int64
@@ -530,10 +547,14 @@ func (ix *indexer) run(ctx context.Context, wake <-chan struct{}) {
 			continue
 		}
 		err := ix.step(ctx, maxDocs)
+		if err == nil && ix.failed.Load() != nil {
+			ix.failed.Store(nil)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
+			ix.failed.Store(&stepFailure{err: err})
 			ix.s.log.Error("index_blocks", "signal", ix.si.signal, "err", err)
 			ix.s.m.indexErrs[ix.si.sig].Inc()
 			select {

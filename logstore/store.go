@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/lookout-dev/lookout/internal/private"
 )
 
 // Config is what a user sets for the store.
@@ -124,7 +125,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+	if err := private.MkdirAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("create %q: %w", cfg.Dir, err)
 	}
 	s := &Store{cfg: cfg, log: opts.Logger, now: opts.Now, stopW: make(chan struct{})}
@@ -255,12 +256,19 @@ func (s *Store) Close() error {
 	return err
 }
 
-// Ping reports whether the store is open and its database writable.
+// Ping reports whether the store is open, its database takes writes and
+// its indexes are being written.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {
 		return errClosed
 	}
-	return s.db.ping(ctx)
+	errs := []error{s.db.ping(ctx)}
+	for _, ix := range []*indexer{s.ixLog, s.ixSpn} {
+		if f := ix.failed.Load(); f != nil {
+			errs = append(errs, fmt.Errorf("index %s: %w", ix.si.signal, f.err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (s *Store) onCommit(last, records [2]int64) {

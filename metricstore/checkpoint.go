@@ -11,7 +11,11 @@ import (
 // data until a later one succeeds.
 func (s *Store) checkpointLogged() {
 	start := time.Now()
-	if err := s.checkpoint(context.Background()); err != nil {
+	err := s.checkpoint(context.Background())
+	// Chunks that cannot be written leave the WAL growing: as unready as
+	// a commit that fails.
+	s.health.Observe(err)
+	if err != nil {
 		s.m.checkpointErrors.Inc()
 		s.log.Error("metric_checkpoint", "err", err)
 		return

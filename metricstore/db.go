@@ -59,27 +59,34 @@ var migrations = []string{
 	) WITHOUT ROWID;`,
 }
 
-func openDB(ctx context.Context, path string) (w, r *sql.DB, err error) {
+func openDB(ctx context.Context, path string) (w, r *sql.DB, health *sqlitex.WriteHealth, err error) {
+	if err := sqlitex.PrivateFiles(path); err != nil {
+		return nil, nil, nil, err
+	}
 	// page_size and auto_vacuum only take effect before the first table
 	// exists; incremental auto-vacuum lets retention give disk back.
 	w, err = sql.Open("sqlite", sqlitex.DSN(path, "page_size(8192)", "auto_vacuum(INCREMENTAL)"))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	if err := sqlitex.Migrate(ctx, w, migrations); err != nil {
 		w.Close()
-		return nil, nil, fmt.Errorf("migrate %q: %w", path, err)
+		return nil, nil, nil, fmt.Errorf("migrate %q: %w", path, err)
+	}
+	if health, err = sqlitex.NewWriteHealth(ctx, w, path); err != nil {
+		w.Close()
+		return nil, nil, nil, err
 	}
 	r, err = sql.Open("sqlite", sqlitex.DSN(path, "query_only(ON)"))
 	if err != nil {
 		w.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	return w, r, nil
+	return w, r, health, nil
 }
 
 // writeReq is one appender's commit: a compressed WAL row, its samples to
@@ -169,6 +176,7 @@ func (s *Store) drain() {
 func (s *Store) commitGroup(group []*writeReq) {
 	start := time.Now()
 	err := s.commit(group)
+	s.health.Observe(err)
 	s.m.commitSeconds.UpdateDuration(start)
 	if err == nil {
 		for _, r := range group {

@@ -6,13 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/prometheus/prometheus/storage"
+
+	"github.com/lookout-dev/lookout/internal/private"
+	"github.com/lookout-dev/lookout/internal/sqlitex"
 )
 
 // Config is what a user sets for the metric store.
@@ -77,9 +79,11 @@ type Store struct {
 	m   *storeMetrics
 
 	w, r *sql.DB
-	dict *dict
-	head *head
-	meta *metaCache
+	// health is whether commits and checkpoints reach the disk, for Ping.
+	health *sqlitex.WriteHealth
+	dict   *dict
+	head   *head
+	meta   *metaCache
 
 	reqs          chan *writeReq
 	checkpointNow chan checkpointReq
@@ -120,11 +124,11 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+	if err := private.MkdirAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("create %q: %w", cfg.Dir, err)
 	}
 	path := filepath.Join(cfg.Dir, "metrics.db")
-	w, r, err := openDB(ctx, path)
+	w, r, health, err := openDB(ctx, path)
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +138,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 		now:           opts.Now,
 		w:             w,
 		r:             r,
+		health:        health,
 		dict:          newDict(),
 		reqs:          make(chan *writeReq, 64),
 		checkpointNow: make(chan checkpointReq),
@@ -224,14 +229,18 @@ func (s *Store) Close() error {
 	return err
 }
 
-// Ping reports whether the store is open and its database answers.
+// Ping reports whether the store is open, its database answers and, after
+// a write failed for lack of storage, takes writes again.
 func (s *Store) Ping(ctx context.Context) error {
 	select {
 	case <-s.writerDone:
 		return ErrClosed
 	default:
 	}
-	return s.r.PingContext(ctx)
+	if err := s.r.PingContext(ctx); err != nil {
+		return err
+	}
+	return s.health.Check(ctx)
 }
 
 // checkpointReq asks the writer for a checkpoint now.

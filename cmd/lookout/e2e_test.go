@@ -81,6 +81,13 @@ func startServer(t *testing.T, dir string, args ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startServerConfig(t, cfg)
+}
+
+// startServerConfig starts lookout in-process with cfg and stops it when
+// the test ends.
+func startServerConfig(t *testing.T, cfg config) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan listening, 1)
 	done := make(chan error, 1)

@@ -26,6 +26,7 @@ import (
 	"github.com/lookout-dev/lookout/alerts"
 	"github.com/lookout-dev/lookout/auth"
 	"github.com/lookout-dev/lookout/ingest"
+	"github.com/lookout-dev/lookout/internal/private"
 	"github.com/lookout-dev/lookout/internal/selfscrape"
 	"github.com/lookout-dev/lookout/internal/spanmetrics"
 	"github.com/lookout-dev/lookout/logstore"
@@ -55,8 +56,10 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 func serve(ctx context.Context, cfg config, logOut io.Writer, started func(listening)) error {
 	log := newLogger(cfg, logOut)
 	log.Info("starting", "version", buildVersion(), "data_dir", cfg.DataDir)
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
+	// Owner-only, also when it already existed: it holds password hashes,
+	// token digests and all the telemetry.
+	if err := private.MkdirAll(cfg.DataDir); err != nil {
+		return fmt.Errorf("data directory: %w", err)
 	}
 	set := metrics.NewSet()
 	registerDiskMetrics(set, cfg.DataDir)

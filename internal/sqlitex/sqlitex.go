@@ -12,7 +12,28 @@ import (
 	"strings"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/lookout-dev/lookout/internal/private"
 )
+
+// PrivateFiles makes the database at path owner-only before SQLite opens
+// it: it creates the file empty with mode 0600 if it does not exist (SQLite
+// creates it 0644 less the umask, and keeps the mode of a file that
+// exists), and takes group and other permissions away from an existing
+// database and its -wal, -shm and -journal files, which an older lookout
+// left 0644. SQLite creates those companions with the database file's mode,
+// so new ones follow.
+func PrivateFiles(path string) error {
+	if err := private.File(path); err != nil {
+		return fmt.Errorf("create %q: %w", path, err)
+	}
+	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+		if err := private.Tighten(path + suffix); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // DSN is the data source name for the database at path: WAL journal,
 // synchronous=FULL (a commit is on disk when it returns), a busy timeout,
