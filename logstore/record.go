@@ -389,12 +389,12 @@ func decodeSpan(h *blockHeader, i int) (Span, error) {
 	}
 	s.Attributes = d.attrs(0)
 	n := d.count()
-	s.Events = make([]SpanEvent, 0, n)
+	s.Events = make([]SpanEvent, 0, prealloc(n))
 	for x := 0; x < n && d.err == nil; x++ {
 		s.Events = append(s.Events, SpanEvent{Time: unixTime(d.varint()), Name: d.str(), Attributes: d.attrs(0)})
 	}
 	n = d.count()
-	s.Links = make([]SpanLink, 0, n)
+	s.Links = make([]SpanLink, 0, prealloc(n))
 	for x := 0; x < n && d.err == nil; x++ {
 		s.Links = append(s.Links, SpanLink{
 			TraceID:    hex.EncodeToString(d.id()),
