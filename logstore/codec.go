@@ -211,7 +211,7 @@ func (d *decoder) value(depth int) any {
 		}
 		return f
 	case valBytes:
-		return append([]byte(nil), d.raw(d.uvarint())...)
+		return Bytes(append([]byte(nil), d.raw(d.uvarint())...))
 	case valSlice:
 		n := d.count()
 		s := make([]any, 0, prealloc(n))

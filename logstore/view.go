@@ -90,8 +90,8 @@ func (v *view) attr(name string, x any, depth int) {
 		for k, e := range x {
 			v.attr(name+"."+k, e, depth+1)
 		}
-	case []byte:
-		v.str(name, hex.EncodeToString(x))
+	case Bytes:
+		v.str(name, hex.EncodeToString(x)) // digest:deadbeef
 	}
 }
 
