@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/keepalive"
+
+	"github.com/lookout-dev/lookout/internal/drain"
 )
 
 // Config is what a user sets for ingest.
@@ -104,6 +106,7 @@ type Receiver struct {
 	grpcLn, httpLn net.Listener
 	grpcSrv        *grpc.Server
 	httpSrv        *http.Server
+	httpDrain      *drain.Server
 	handler        http.Handler
 	// fresh holds the OTLP/HTTP connections that have not sent a request
 	// yet. Shutdown waits up to 5 s for those (net/http treats them as
@@ -166,6 +169,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Receiver, error) {
 			ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 			ConnState:         r.trackFresh,
 		}
+		r.httpDrain = drain.New(r.httpSrv)
 	}
 	return r, nil
 }
@@ -208,7 +212,7 @@ func (r *Receiver) Run(ctx context.Context, drain time.Duration) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := r.httpSrv.Serve(r.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := r.httpDrain.Serve(r.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("serve OTLP/HTTP: %w", err)
 			}
 		}()
@@ -221,8 +225,12 @@ func (r *Receiver) Run(ctx context.Context, drain time.Duration) error {
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	if r.httpSrv != nil {
+		// Answer what kept-alive exporters have already sent before any
+		// connection closes; Shutdown alone closed idle ones under a
+		// request just written (an EOF the exporter cannot retry safely).
+		r.httpDrain.Drain(sctx, min(2*time.Second, drain/4))
 		r.closeFresh()
-		if serr := r.httpSrv.Shutdown(sctx); serr != nil {
+		if serr := r.httpSrv.Shutdown(sctx); serr != nil && !errors.Is(serr, net.ErrClosed) { // Drain closed the listener
 			r.httpSrv.Close()
 		}
 	}

@@ -177,8 +177,22 @@ func (b *blockDB) append(ctx context.Context, req *writeReq) error {
 		return ctx.Err()
 	}
 	// Once queued the write happens whatever the caller does; wait for it so
-	// that an acknowledgement always means durable.
-	return <-req.err
+	// that an acknowledgement always means durable. A request queued after
+	// the writer's last drain (the channel has room after the writer has
+	// gone; Close races the indexer's regrouped writes) is never written:
+	// without the done case it waited forever, and Close with it, which
+	// held the process after SIGTERM.
+	select {
+	case err := <-req.err:
+		return err
+	case <-b.done:
+		select {
+		case err := <-req.err:
+			return err
+		default:
+			return errClosed
+		}
+	}
 }
 
 // runWriter is the single writer loop. It stops when stop is closed, after

@@ -165,7 +165,7 @@ func (d *decoder) raw(n uint64) []byte {
 func (d *decoder) str() string { return string(d.raw(d.uvarint())) }
 
 // count reads a collection length and checks it against what is left, so a
-// corrupt length cannot make a decoder allocate without bound.
+// corrupt length cannot make a decoder loop without bound.
 func (d *decoder) count() int {
 	n := d.uvarint()
 	if n > uint64(len(d.buf)) {
@@ -174,6 +174,16 @@ func (d *decoder) count() int {
 	}
 	return int(n)
 }
+
+// maxPrealloc bounds the room made for a collection before its elements
+// are read. A length within what is left is no promise that the elements
+// follow: up to 64 nested collections can each claim the rest of the block
+// before the first one fails, and sizing each by its claim cost about
+// 64 x 16 B x the block's size (a 1 MiB block asked for a gigabyte). Past
+// the bound, room grows with what was actually read.
+const maxPrealloc = 16
+
+func prealloc(n int) int { return min(n, maxPrealloc) }
 
 func (d *decoder) value(depth int) any {
 	if depth > 64 {
@@ -194,28 +204,34 @@ func (d *decoder) value(depth int) any {
 		}
 		f := math.Float64frombits(binary.LittleEndian.Uint64(b))
 		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return nonFinite(f)
+			// JSON has no number for these, and encoding/json refuses the
+			// whole answer over one of them. The text is what a query
+			// matched before (strconv's), and no range could match them.
+			return strconv.FormatFloat(f, 'g', -1, 64)
 		}
 		return f
 	case valBytes:
-		return append([]byte(nil), d.raw(d.uvarint())...)
+		return Bytes(append([]byte(nil), d.raw(d.uvarint())...))
 	case valSlice:
 		n := d.count()
-		s := make([]any, 0, n)
+		s := make([]any, 0, prealloc(n))
 		for i := 0; i < n && d.err == nil; i++ {
 			s = append(s, d.value(depth+1))
 		}
 		return s
 	case valMap:
 		return d.attrs(depth + 1)
+	case valEmpty:
+		return nil
 	default:
+		d.fail() // a tag no encoder writes
 		return nil
 	}
 }
 
 func (d *decoder) attrs(depth int) map[string]any {
 	n := d.count()
-	m := make(map[string]any, n)
+	m := make(map[string]any, prealloc(n))
 	for i := 0; i < n && d.err == nil; i++ {
 		k := d.str()
 		m[k] = d.value(depth)
@@ -282,19 +298,26 @@ func decodeHeader(b []byte, magic byte) (*blockHeader, error) {
 		h.offsets[i] = binary.LittleEndian.Uint32(offs[i*4:])
 	}
 	h.records = d.buf
+	// Records are written one after another, so their offsets never go
+	// back: recordBytes relies on it to slice, and a record read within
+	// its own bytes keeps decoding a block linear in its size.
+	prev := uint32(0)
 	for _, o := range h.offsets {
-		if int(o) > len(h.records) {
-			return nil, errCorrupt
+		if o < prev || int(o) > len(h.records) {
+			return nil, fmt.Errorf("%w: record offsets out of order or past the end", errCorrupt)
 		}
+		prev = o
 	}
 	return h, nil
 }
 
+// record returns a decoder over record i's bytes alone, so a corrupt
+// record cannot read into its neighbours.
 func (h *blockHeader) record(i int) (*decoder, error) {
 	if i < 0 || i >= len(h.offsets) {
 		return nil, fmt.Errorf("%w: record %d of %d", errCorrupt, i, len(h.offsets))
 	}
-	return &decoder{buf: h.records[h.offsets[i]:]}, nil
+	return &decoder{buf: h.recordBytes(i)}, nil
 }
 
 func (h *blockHeader) resource(i uint64) (map[string]any, string, error) {
@@ -381,20 +404,3 @@ func (g *regrouper) bytes() []byte {
 	}
 	return append(e.buf, g.recs.buf...)
 }
-
-// nonFinite is a double attribute or body that JSON has no number for
-// (NaN, ±Inf): it is written as OTLP/JSON writes it, "NaN", "Infinity" or
-// "-Infinity", where a float64 would fail the whole answer.
-type nonFinite float64
-
-func (f nonFinite) MarshalJSON() ([]byte, error) {
-	switch x := float64(f); {
-	case math.IsInf(x, 1):
-		return []byte(`"Infinity"`), nil
-	case math.IsInf(x, -1):
-		return []byte(`"-Infinity"`), nil
-	}
-	return []byte(`"NaN"`), nil
-}
-
-func (f nonFinite) String() string { return strconv.FormatFloat(float64(f), 'g', -1, 64) }

@@ -224,7 +224,7 @@ func timeRange(r *logql.Range) (pred, error) {
 		if !b.IsTime {
 			return 0, &InputError{Err: fmt.Errorf("at position %d: %q is not an RFC 3339 time or a date", r.Pos()+1, b.Raw)}
 		}
-		return b.Time.UnixNano(), nil
+		return unixNano(b.Time), nil
 	}
 	var err error
 	if r.Min != nil {
@@ -611,13 +611,19 @@ func (r *timeRangePred) match(v *view) bool {
 // dates in nanoseconds, so the bounds are exact.
 func (r *timeRangePred) candidate() query.Query {
 	var qs []query.Query
+	// bleve refuses a date outside 1677-12-01..2262-04-11T11:59:59Z, which
+	// a bound saturated by unixNano can be; no record is stamped out there,
+	// so the nearest date bleve takes selects the same groups.
+	bleveMin, bleveMax := query.MinRFC3339CompatibleTime.UnixNano(), query.MaxRFC3339CompatibleTime.UnixNano()
 	if r.lo != math.MinInt64 {
-		q := query.NewDateRangeInclusiveQuery(time.Unix(0, r.lo), time.Time{}, ptr(r.minIncl), nil)
+		lo := min(max(r.lo, bleveMin), bleveMax)
+		q := query.NewDateRangeInclusiveQuery(time.Unix(0, lo), time.Time{}, ptr(r.minIncl), nil)
 		q.SetField(fieldMaxTs)
 		qs = append(qs, q)
 	}
 	if r.hi != math.MaxInt64 {
-		q := query.NewDateRangeInclusiveQuery(time.Time{}, time.Unix(0, r.hi), nil, ptr(r.maxIncl))
+		hi := min(max(r.hi, bleveMin), bleveMax)
+		q := query.NewDateRangeInclusiveQuery(time.Time{}, time.Unix(0, hi), nil, ptr(r.maxIncl))
 		q.SetField(fieldMinTs)
 		qs = append(qs, q)
 	}

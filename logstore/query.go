@@ -264,16 +264,30 @@ func clampLimit(n, def int) int {
 func (s *Store) timeRange(sig int, start, end time.Time) (int64, int64, error) {
 	lo := s.cutoff(sig)
 	hi := s.now().Add(24 * time.Hour).UnixNano() // allow for clock skew of senders
-	if !start.IsZero() && start.UnixNano() > lo {
-		lo = start.UnixNano()
+	if !start.IsZero() && unixNano(start) > lo {
+		lo = unixNano(start)
 	}
 	if !end.IsZero() {
-		hi = end.UnixNano()
+		hi = unixNano(end)
 	}
 	if !start.IsZero() && !end.IsZero() && end.Before(start) {
 		return 0, 0, inputErrorf("end %s is before start %s", end.Format(time.RFC3339), start.Format(time.RFC3339))
 	}
 	return lo, hi, nil
+}
+
+// unixNano is t.UnixNano, saturated: the API takes any 4-digit year, and
+// UnixNano wraps outside 1678-2262 (the year 3000 read as 1831, so an end
+// in 3000 found nothing and a start in 1000 read as 2169). Beyond those
+// years the bound is past every timestamp a record can carry.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
 
 func (s *Store) blockHeader(ctx context.Context, table string, magic byte, id int64) (*blockHeader, error) {

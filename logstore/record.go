@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -19,6 +20,34 @@ type Scope struct {
 	Name       string         `json:"name"`
 	Version    string         `json:"version,omitempty"`
 	Attributes map[string]any `json:"attributes,omitempty"`
+}
+
+// Bytes is a bytes value of a body or an attribute, as OTLP's AnyValue
+// carries it. In JSON it is OTLP/JSON's AnyValue for bytes,
+// {"bytesValue":"<base64>"} (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding),
+// because a bare base64 string, what encoding/json makes of []byte, cannot
+// be told from a string attribute that happens to look like base64.
+type Bytes []byte
+
+// MarshalJSON writes b as {"bytesValue":"<base64>"}.
+func (b Bytes) MarshalJSON() ([]byte, error) {
+	out := make([]byte, 0, len(`{"bytesValue":""}`)+base64.StdEncoding.EncodedLen(len(b)))
+	out = append(out, `{"bytesValue":"`...)
+	out = base64.StdEncoding.AppendEncode(out, b)
+	return append(out, `"}`...), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, so that clients in Go (and
+// tests) can decode the API's records into LogRecord and Span.
+func (b *Bytes) UnmarshalJSON(data []byte) error {
+	var v struct {
+		BytesValue []byte `json:"bytesValue"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	*b = v.BytesValue
+	return nil
 }
 
 // LogRecord is one stored log record, in the shape the HTTP API returns.
@@ -389,12 +418,12 @@ func decodeSpan(h *blockHeader, i int) (Span, error) {
 	}
 	s.Attributes = d.attrs(0)
 	n := d.count()
-	s.Events = make([]SpanEvent, 0, n)
+	s.Events = make([]SpanEvent, 0, prealloc(n))
 	for x := 0; x < n && d.err == nil; x++ {
 		s.Events = append(s.Events, SpanEvent{Time: unixTime(d.varint()), Name: d.str(), Attributes: d.attrs(0)})
 	}
 	n = d.count()
-	s.Links = make([]SpanLink, 0, n)
+	s.Links = make([]SpanLink, 0, prealloc(n))
 	for x := 0; x < n && d.err == nil; x++ {
 		s.Links = append(s.Links, SpanLink{
 			TraceID:    hex.EncodeToString(d.id()),
@@ -435,9 +464,7 @@ func stringify(v any) string {
 		return strconv.FormatFloat(x, 'g', -1, 64)
 	case bool:
 		return strconv.FormatBool(x)
-	case nonFinite:
-		return x.String()
-	case []byte:
+	case Bytes:
 		return hex.EncodeToString(x)
 	}
 	b, err := json.Marshal(v)

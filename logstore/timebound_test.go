@@ -37,3 +37,31 @@ func TestSearchAtOneInstant(t *testing.T) {
 		}
 	}
 }
+
+// TestFarTimesBoundQueries queries with bounds in years UnixNano cannot
+// hold, as the API's RFC 3339 times allow: they wrapped, so an end in
+// the year 3000 found nothing.
+func TestFarTimesBoundQueries(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir())
+	defer s.Close()
+	ld, _ := oneLog()
+	if err := s.ConsumeLogs(ctx, ld); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexed(t, s)
+	far := func(y int) time.Time { return time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC) }
+	f := func(q LogQuery, want uint64) {
+		t.Helper()
+		res, err := s.SearchLogs(ctx, q)
+		if err != nil || res.Total != want {
+			t.Errorf("SearchLogs(%q, %s..%s) = %v, total %d, want %d", q.Query, q.Start, q.End, err, res.Total, want)
+		}
+	}
+	f(LogQuery{End: far(3000)}, 1)
+	f(LogQuery{Start: far(1000)}, 1)
+	f(LogQuery{Start: far(1000), End: far(9999)}, 1)
+	f(LogQuery{Start: far(3000), End: far(9999)}, 0)
+	f(LogQuery{Query: "timestamp:[1000-01-01 TO 3000-01-01]"}, 1)
+	f(LogQuery{Query: "timestamp:[3000-01-01 TO *]"}, 0)
+}

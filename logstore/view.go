@@ -82,8 +82,6 @@ func (v *view) attr(name string, x any, depth int) {
 		v.num(name, x)
 	case bool:
 		v.str(name, strconv.FormatBool(x))
-	case nonFinite:
-		v.str(name, x.String())
 	case []any:
 		for _, e := range x {
 			v.attr(name, e, depth+1)
@@ -92,8 +90,8 @@ func (v *view) attr(name string, x any, depth int) {
 		for k, e := range x {
 			v.attr(name+"."+k, e, depth+1)
 		}
-	case []byte:
-		v.str(name, hex.EncodeToString(x))
+	case Bytes:
+		v.str(name, hex.EncodeToString(x)) // digest:deadbeef
 	}
 }
 

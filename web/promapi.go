@@ -706,7 +706,9 @@ func timeRange(w http.ResponseWriter, r *http.Request) (start, end time.Time, ok
 func parsePromDuration(s string) (time.Duration, error) {
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		ns := f * float64(time.Second)
-		if math.IsNaN(ns) || ns > math.MaxInt64 || ns < math.MinInt64 {
+		// float64(math.MaxInt64) is 2^63, one past the largest Duration:
+		// converting it gives the most negative one.
+		if math.IsNaN(ns) || ns >= math.MaxInt64 || ns < math.MinInt64 {
 			return 0, fmt.Errorf("cannot parse %q to a valid duration. It overflows int64", s)
 		}
 		return time.Duration(ns), nil

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -196,13 +197,17 @@ func keyValues(m map[string]any) []keyValue {
 }
 
 // valueText renders a body or attribute value: strings as they are,
-// anything structured as JSON.
+// bytes as bytes(hex:…), anything structured as JSON.
 func valueText(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
 	case string:
 		return x
+	case logstore.Bytes:
+		// Hex, because that is what the query language matches a bytes
+		// value by (digest:deadbeef); marked, so it is not read as text.
+		return "bytes(hex:" + hex.EncodeToString(x) + ")"
 	}
 	b, err := json.Marshal(v)
 	if err != nil {

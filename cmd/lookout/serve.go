@@ -26,6 +26,7 @@ import (
 	"github.com/lookout-dev/lookout/alerts"
 	"github.com/lookout-dev/lookout/auth"
 	"github.com/lookout-dev/lookout/ingest"
+	"github.com/lookout-dev/lookout/internal/drain"
 	"github.com/lookout-dev/lookout/internal/private"
 	"github.com/lookout-dev/lookout/internal/selfscrape"
 	"github.com/lookout-dev/lookout/internal/spanmetrics"
@@ -259,6 +260,7 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 	// Streams (the logs' live tail) end when shutdown starts, instead of
 	// holding it for its whole timeout; other requests finish.
 	srv.RegisterOnShutdown(handler.Close)
+	drainer := drain.New(srv)
 
 	// Background loops that write into the metric store stop before it
 	// closes (deferred above): span metrics flush a last time.
@@ -276,7 +278,7 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 	errc := make(chan error, 2)
 	go func() { errc <- recv.Run(runCtx, time.Duration(cfg.ShutdownTimeout)) }()
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := drainer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("serve HTTP: %w", err)
 			return
 		}
@@ -312,9 +314,10 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 	cancel()
 	sctx, scancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
 	defer scancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
+	// Stop accepting, answer what each open connection sends with
+	// "Connection: close" until its client has gone (see drain), then wait
+	// for requests still running. The stores close after, deferred.
+	_ = drainer.Shutdown(sctx, drainGrace(time.Duration(cfg.ShutdownTimeout)))
 	// Wait for the receiver to drain (it bounds itself by the same timeout).
 	for ; pending > 0; pending-- {
 		select {
@@ -329,6 +332,12 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 	log.Info("stopped")
 	return runErr
 }
+
+// drainGrace is how long shutdown waits for kept-alive clients to send
+// their next request (and get an answer that closes the connection) before
+// closing connections that stay silent: a browser's idle connection should
+// not hold shutdown for its whole timeout.
+func drainGrace(timeout time.Duration) time.Duration { return min(2*time.Second, timeout/4) }
 
 // externalURL is the configured external URL, or http://<hostname>:<port>
 // as Prometheus defaults it.
