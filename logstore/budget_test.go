@@ -185,3 +185,33 @@ func TestTraceSearchStopsAtItsBudget(t *testing.T) {
 		t.Fatalf("within the budget: %d traces, partial %v, %v; want %d, whole", len(res.Traces), res.Partial, err, n/1000)
 	}
 }
+
+// A record sent without an observed time gets the time of receipt, as the
+// OTLP data model asks of a receiver; one with neither timestamp is found
+// at that time.
+func TestObservedTimeSetOnReceipt(t *testing.T) {
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	s := openBudgetStore(t, base, 0)
+	received := base.Add(time.Hour)
+	ld := plog.NewLogs()
+	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	stamped := lrs.AppendEmpty()
+	stamped.SetTimestamp(pcommon.NewTimestampFromTime(base))
+	stamped.Body().SetStr("stamped")
+	bare := lrs.AppendEmpty()
+	bare.Body().SetStr("bare")
+	if err := s.ConsumeLogs(context.Background(), ld); err != nil {
+		t.Fatal(err)
+	}
+	waitIndexed(t, s)
+	for word, ts := range map[string]time.Time{"stamped": base, "bare": received} {
+		res, err := s.SearchLogs(context.Background(), LogQuery{Query: word, Start: base.Add(-time.Minute), End: received.Add(time.Minute)})
+		if err != nil || len(res.Records) != 1 {
+			t.Fatalf("%s: %d records, %v; want 1", word, len(res.Records), err)
+		}
+		r := res.Records[0]
+		if !r.ObservedTimestamp.Equal(received) || !r.Timestamp.Equal(ts) {
+			t.Errorf("%s: timestamp %v, observed %v; want %v, observed at receipt %v", word, r.Timestamp, r.ObservedTimestamp, ts, received)
+		}
+	}
+}
