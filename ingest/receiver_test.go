@@ -87,23 +87,9 @@ const testToken = "test-token-123456"
 func startReceiver(t *testing.T, c *consumer) *Receiver {
 	t.Helper()
 	cfg := DefaultConfig()
-	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.MaxRequestBytes = 64 << 10
 	cfg.MaxInFlightBytes = 1 << 20
-	r, err := Open(context.Background(), cfg, Options{Auth: tokenAuth(testToken), Logs: c, Traces: c})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, 5*time.Second) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	return r
+	return openReceiver(t, cfg, Options{Auth: tokenAuth(testToken), Logs: c, Traces: c})
 }
 
 func fixture(t *testing.T, name string) []byte {
