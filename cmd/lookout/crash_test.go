@@ -94,6 +94,19 @@ func startChild(t *testing.T, dir string, args ...string) *child {
 	return c
 }
 
+// terminate sends SIGTERM and waits for the process to exit.
+func (c *child) terminate(t *testing.T) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit 30s after SIGTERM")
+	}
+}
+
 func (c *child) kill() {
 	c.cmd.Process.Signal(syscall.SIGKILL)
 	<-c.done
@@ -282,14 +295,7 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-c.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no exit 30s after SIGTERM")
-	}
+	c.terminate(t)
 	if code := c.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("exit status %d after SIGTERM, want 0", code)
 	}

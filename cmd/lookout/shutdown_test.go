@@ -118,14 +118,7 @@ func TestSIGTERMAnswersInFlight(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-c.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no exit 30s after SIGTERM")
-	}
+	c.terminate(t)
 	wg.Wait()
 	if code := c.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit status %d after SIGTERM, want 0", code)
