@@ -286,6 +286,15 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 	bg.Go(func() { _ = alerting.Run(runCtx) })
 	bg.Go(func() { reloadOnHangup(runCtx, alerting, log) })
 	bg.Go(func() { _ = guard.Run(runCtx) })
+	if cfg.MaxDisk > 0 {
+		dc := newDiskCap(cfg.DataDir, int64(cfg.MaxDisk), log.With("component", "diskcap"), set,
+			capSignal{"logs", func(ctx context.Context) (time.Time, bool, error) { return store.OldestDay("logs") },
+				func(ctx context.Context, t time.Time) error { return store.EvictBefore(ctx, "logs", t) }},
+			capSignal{"spans", func(ctx context.Context) (time.Time, bool, error) { return store.OldestDay("spans") },
+				func(ctx context.Context, t time.Time) error { return store.EvictBefore(ctx, "spans", t) }},
+			capSignal{"metrics", mstore.OldestTime, mstore.EvictBefore})
+		bg.Go(func() { dc.Run(runCtx) })
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- recv.Run(runCtx, time.Duration(cfg.ShutdownTimeout)) }()
 	go func() {
