@@ -41,6 +41,9 @@ load 15s
   lookout_filesystem_avail_bytes{job="lookout", instance="a"} 100x360
   lookout_filesystem_size_bytes{job="lookout", instance="b"} 1000x360
   lookout_filesystem_avail_bytes{job="lookout", instance="b"} 500x360
+  lookout_disk_evicted_bytes_total{job="lookout", instance="a", signal="logs"} 0x300 1000x60
+  lookout_disk_evicted_bytes_total{job="lookout", instance="a", signal="metrics"} 0x360
+  lookout_disk_evicted_bytes_total{job="lookout", instance="b", signal="spans"} 0x60 500x300
   prometheus_rule_evaluation_failures_total{job="lookout", rule_group="a.yml;shop"} 0x340 1+1x20
   prometheus_rule_evaluation_failures_total{job="lookout", rule_group="b.yml;ok"} 0x360
   lookout_log_rule_evaluation_failures_total{job="lookout"} 0x360
@@ -52,6 +55,7 @@ load 15s
 		"LookoutIngestionStalled":          {`{service="cart", signal="logs"}`},
 		"LookoutIngestRefused":             {`{signal="logs"}`},
 		"LookoutDiskAlmostFull":            {`{instance="a", job="lookout"}`},
+		"LookoutDiskCapCuttingRetention":   {`{instance="a", signal="logs"}`},
 		"LookoutRuleEvaluationFailures":    {`{rule_group="a.yml;shop"}`},
 		"LookoutLogRuleEvaluationFailures": nil,
 	} {
@@ -77,7 +81,7 @@ load 15s
 		}
 		q.Close()
 	}
-	if len(exprs) != 5 {
-		t.Errorf("%d built-in rules, the test covers 5", len(exprs))
+	if len(exprs) != 6 {
+		t.Errorf("%d built-in rules, the test covers 6", len(exprs))
 	}
 }

@@ -170,8 +170,11 @@ func (r *Receiver) exportGRPC(ctx context.Context, sig *signal, in *rawMessage) 
 		r.countRequest(sig, "grpc", "InvalidArgument")
 		return nil, status.Errorf(codes.InvalidArgument, "malformed OTLP/protobuf %s request: %v", sig.name, err)
 	}
-	switch code, msg := r.admit(res, sig, int64(len(body)), cost); code {
+	switch code, msg := r.admit(res, sig, "grpc", int64(len(body)), cost); code {
 	case codes.OK:
+	case codes.Unavailable:
+		r.countRequest(sig, "grpc", "Unavailable")
+		return nil, r.retryable(codes.Unavailable, msg)
 	case codes.InvalidArgument:
 		// RESOURCE_EXHAUSTED without RetryInfo: OTLP exporters do not retry
 		// it, as gRPC's own answer to a message over the size limit.

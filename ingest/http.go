@@ -112,10 +112,13 @@ func (r *Receiver) serveHTTP(sig *signal) http.Handler {
 				fmt.Sprintf("malformed OTLP/%s %s request: %v", format, sig.name, err))
 			return
 		}
-		if code, msg := r.admit(res, sig, int64(len(body)), cost); code != codes.OK {
+		if code, msg := r.admit(res, sig, "http", int64(len(body)), cost); code != codes.OK {
 			status := http.StatusTooManyRequests
-			if code == codes.InvalidArgument {
+			switch code {
+			case codes.InvalidArgument:
 				status = http.StatusRequestEntityTooLarge
+			case codes.Unavailable:
+				status = http.StatusServiceUnavailable
 			}
 			r.refuseHTTP(w, req, sig, isJSON, status, code, msg)
 			return
@@ -187,9 +190,13 @@ func (r *Receiver) refuseHTTP(w http.ResponseWriter, req *http.Request, sig *sig
 	} else if n, _ := io.Copy(io.Discard, io.LimitReader(req.Body, limit+1)); n > limit {
 		w.Header().Set("Connection", "close")
 	}
-	if status == http.StatusTooManyRequests {
+	switch status {
+	case http.StatusTooManyRequests:
 		r.refuse(w, isJSON)
-	} else {
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter.Seconds())))
+		writeStatus(w, isJSON, status, code, msg)
+	default:
 		writeStatus(w, isJSON, status, code, msg)
 	}
 	r.countRequest(sig, "http", strconv.Itoa(status))

@@ -73,13 +73,24 @@ type Authenticator interface {
 	AuthenticateIngest(ctx context.Context, authorization string) error
 }
 
+// DiskSpace admits a request by the space its data may take on disk,
+// before it is decoded, so that the stores never find the disk full.
+type DiskSpace interface {
+	// Admit reserves what a request of n decoded bytes may write, or
+	// returns why there is no room now; a refusal is retryable (space may
+	// return), answered 503 / UNAVAILABLE with a retry delay.
+	Admit(n int64) error
+}
+
 // Options is what code sets for ingest. Logs and Traces are required;
 // a nil Metrics answers metrics requests with 501 / UNIMPLEMENTED. Auth nil
-// means every request is accepted (tests, --insecure-ingest).
+// means every request is accepted (tests, --insecure-ingest); Disk nil, that
+// no request is refused for disk space.
 type Options struct {
 	Logger  *slog.Logger
 	Metrics *metrics.Set
 	Auth    Authenticator
+	Disk    DiskSpace
 	Logs    LogsConsumer
 	Traces  TracesConsumer
 	Metric  MetricsConsumer
@@ -97,6 +108,7 @@ type Receiver struct {
 	cfg  Config
 	log  *slog.Logger
 	auth Authenticator
+	disk DiskSpace
 	set  *metrics.Set
 
 	logs, traces, metrics *signal
@@ -131,6 +143,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Receiver, error) {
 		cfg:     cfg,
 		log:     opts.Logger,
 		auth:    opts.Auth,
+		disk:    opts.Disk,
 		set:     opts.Metrics,
 		logs:    logsSignal(opts.Logs),
 		traces:  tracesSignal(opts.Traces),
@@ -289,9 +302,16 @@ func (r *Receiver) newGRPCServer() *grpc.Server {
 // cost will hold until its consumer returns: the body while it is decoded,
 // the decoded request, and what the store builds from it (its encoded
 // copy, about the size of the body, and per-item work). It answers
-// codes.OK, ResourceExhausted (no room now: 429) or InvalidArgument (no
-// room ever: 413) with a message.
-func (r *Receiver) admit(res *reservation, sig *signal, wire int64, cost requestCost) (codes.Code, string) {
+// codes.OK, Unavailable (no room on disk now: 503), ResourceExhausted (no
+// room in memory now: 429) or InvalidArgument (no room ever: 413) with a
+// message. Disk comes first: a request refused for it holds no memory.
+func (r *Receiver) admit(res *reservation, sig *signal, transport string, wire int64, cost requestCost) (codes.Code, string) {
+	if r.disk != nil {
+		if err := r.disk.Admit(wire); err != nil {
+			r.count(sig, transport, "refused", cost.items)
+			return codes.Unavailable, err.Error()
+		}
+	}
 	need := 2*wire + cost.bytes + int64(cost.items)*sig.storeItemBytes
 	r.set.GetOrCreateHistogram(`lookout_ingest_request_cost_bytes{signal="` + sig.name + `"}`).Update(float64(need))
 	if need > r.budget.limit {

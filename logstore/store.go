@@ -92,6 +92,11 @@ type Store struct {
 	cat   catalogue
 	cache blockCache
 
+	// evictBefore is, per signal, a cut-off (unix ns) a disk cap set that
+	// is later than retention's; retMu serialises retention runs.
+	evictBefore [2]atomic.Int64
+	retMu       sync.Mutex
+
 	stop    context.CancelFunc
 	stopW   chan struct{}
 	wg      sync.WaitGroup

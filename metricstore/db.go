@@ -131,6 +131,9 @@ func (s *Store) runWriter(stop <-chan struct{}) {
 				s.log.Error("metric_retention", "err", err)
 			}
 			continue
+		case done := <-s.retainNow:
+			done <- s.applyRetention(context.Background())
+			continue
 		case req := <-s.checkpointNow:
 			err := s.checkpoint(context.Background())
 			if err == nil && req.evictAll {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 )
 
 // applyRetention deletes chunks and exemplars that ended before the
@@ -12,7 +13,7 @@ import (
 // batches, one transaction each, so ingest waits for one batch at a time.
 // Writer only.
 func (s *Store) applyRetention(ctx context.Context) error {
-	cutoff := s.now().Add(-s.cfg.Retention).UnixMilli()
+	cutoff := max(s.now().Add(-s.cfg.Retention).UnixMilli(), s.evictBefore.Load())
 	var maxID int64
 	if err := s.w.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM series").Scan(&maxID); err != nil {
 		return fmt.Errorf("retention: %w", err)
@@ -84,4 +85,39 @@ func (s *Store) retainBatch(ctx context.Context, lo, hi, cutoff int64) (int, err
 		return nil
 	})
 	return deleted, err
+}
+
+// OldestTime returns the start of the oldest chunk on disk; false when
+// there is none. It scans the chunks' time bounds: for a disk cap's loop,
+// not a hot path.
+func (s *Store) OldestTime(ctx context.Context) (time.Time, bool, error) {
+	var t sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, "SELECT min(min_t) FROM chunks").Scan(&t); err != nil {
+		return time.Time{}, false, fmt.Errorf("oldest chunk: %w", err)
+	}
+	if !t.Valid {
+		return time.Time{}, false, nil
+	}
+	return time.UnixMilli(t.Int64).UTC(), true, nil
+}
+
+// EvictBefore deletes the chunks that ended before t now, whatever the
+// retention says, and keeps them deleted: a disk cap's way of making room.
+func (s *Store) EvictBefore(ctx context.Context, t time.Time) error {
+	cut := t.UnixMilli()
+	for {
+		old := s.evictBefore.Load()
+		if cut <= old || s.evictBefore.CompareAndSwap(old, cut) {
+			break
+		}
+	}
+	done := make(chan error, 1)
+	select {
+	case s.retainNow <- done:
+	case <-s.writerDone:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-done
 }

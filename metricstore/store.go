@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -87,9 +88,13 @@ type Store struct {
 
 	reqs          chan *writeReq
 	checkpointNow chan checkpointReq
-	stop          chan struct{}
-	writerDone    chan struct{}
-	closeOnce     sync.Once
+	// retainNow asks the writer to apply retention now; evictBefore
+	// (unix ms) is a cut-off a disk cap set later than retention's.
+	retainNow   chan chan error
+	evictBefore atomic.Int64
+	stop        chan struct{}
+	writerDone  chan struct{}
+	closeOnce   sync.Once
 	// closing guards sends on reqs against Close: a send holds it for
 	// reading, so none is left in the channel after the writer stops.
 	closing sync.RWMutex
@@ -142,6 +147,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 		dict:          newDict(),
 		reqs:          make(chan *writeReq, 64),
 		checkpointNow: make(chan checkpointReq),
+		retainNow:     make(chan chan error),
 		stop:          make(chan struct{}),
 		writerDone:    make(chan struct{}),
 	}

@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lookout-dev/lookout/auth"
+	"github.com/lookout-dev/lookout/internal/diskguard"
 	"github.com/lookout-dev/lookout/internal/yamlerr"
 )
 
@@ -48,6 +49,14 @@ type config struct {
 	// MaxInflight is ingest's budget for requests being decoded and stored,
 	// counted by their decoded cost; 0 means a share of MaxMemory.
 	MaxInflight byteSize `yaml:"max_inflight"`
+	// MaxDisk caps the data directory, all signals together: past it the
+	// oldest day of data goes first, whatever the retention. 0: no cap.
+	MaxDisk byteSize `yaml:"max_disk"`
+	// MinFreeDisk is the free space on the data directory's file system
+	// that ingest never eats into: below it requests are refused with 503 /
+	// UNAVAILABLE until space returns. -1 (the default) means 1 GiB or 5%
+	// of the file system, whichever is smaller; 0 turns the check off.
+	MinFreeDisk byteSize `yaml:"min_free_disk"`
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout duration `yaml:"shutdown_timeout"`
 	QueryTimeout    duration `yaml:"query_timeout"`
@@ -90,6 +99,7 @@ func defaultConfig() config {
 		LogLevel:        "info",
 		LogFormat:       "json",
 		MaxRequestSize:  16 << 20,
+		MinFreeDisk:     diskguard.Auto,
 		ShutdownTimeout: duration(20 * time.Second),
 		QueryTimeout:    duration(30 * time.Second),
 
@@ -123,6 +133,8 @@ func (c *config) options() []option {
 		{"max-request-size", "LOOKOUT_MAX_REQUEST_SIZE", "largest OTLP request, after decompression (e.g. 16MiB)", &c.MaxRequestSize},
 		{"max-memory", "LOOKOUT_MAX_MEMORY", "memory budget: the Go soft memory limit, and what OTLP ingest refuses with 429 to stay under (default 768MiB; 3/4 of a lower cgroup limit wins)", &c.MaxMemory},
 		{"max-inflight", "LOOKOUT_MAX_INFLIGHT", "memory OTLP requests being decoded and stored may hold, by decoded cost (default 40% of --max-memory)", &c.MaxInflight},
+		{"max-disk", "LOOKOUT_MAX_DISK", "most the data directory may hold, all signals together: past it the oldest day of logs, spans or metrics is dropped first, whatever the retention; the newest day is never dropped (e.g. 20GiB; default: no cap)", &c.MaxDisk},
+		{"min-free-disk", "LOOKOUT_MIN_FREE_DISK", "free space kept on the data directory's file system: below it OTLP ingest is refused with 503 (retryable) until space returns (default 1GiB or 5% of the file system, whichever is smaller; 0: off)", &c.MinFreeDisk},
 		{"shutdown-timeout", "LOOKOUT_SHUTDOWN_TIMEOUT", "how long a graceful shutdown may take", &c.ShutdownTimeout},
 		{"query-timeout", "LOOKOUT_QUERY_TIMEOUT", "how long one API query may run", &c.QueryTimeout},
 		{"rules", "LOOKOUT_RULES", "comma-separated globs of Prometheus rule files (alerting and recording rules)", &c.Rules},
@@ -251,6 +263,9 @@ func (c config) validate() error {
 	}
 	if c.MaxMemory != 0 && c.MaxMemory < 64<<20 {
 		errs = append(errs, fmt.Errorf("max-memory %d is below 64MiB", c.MaxMemory))
+	}
+	if c.MaxDisk != 0 && c.MaxDisk < 64<<20 {
+		errs = append(errs, fmt.Errorf("max-disk %d is below 64MiB", c.MaxDisk))
 	}
 	if time.Duration(c.ShutdownTimeout) < time.Second {
 		errs = append(errs, fmt.Errorf("shutdown-timeout %s is below 1s", c.ShutdownTimeout))

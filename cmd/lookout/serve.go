@@ -26,6 +26,7 @@ import (
 	"github.com/lookout-dev/lookout/alerts"
 	"github.com/lookout-dev/lookout/auth"
 	"github.com/lookout-dev/lookout/ingest"
+	"github.com/lookout-dev/lookout/internal/diskguard"
 	"github.com/lookout-dev/lookout/internal/drain"
 	"github.com/lookout-dev/lookout/internal/private"
 	"github.com/lookout-dev/lookout/internal/selfscrape"
@@ -147,9 +148,17 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 		return fmt.Errorf("ingest's share of the memory budget (%d bytes of %d) is below max-request-size %d: raise --max-memory or lower --max-request-size",
 			icfg.MaxInFlightBytes, memBudget, icfg.MaxRequestBytes)
 	}
+	// Ingest asks the guard before each request, so that SQLite and bleve
+	// never find the disk full; /readyz says why while it refuses.
+	guard, err := diskguard.Open(ctx, diskguard.Config{Dir: cfg.DataDir, MinFree: int64(cfg.MinFreeDisk)},
+		diskguard.Options{Logger: log.With("component", "diskguard"), Metrics: set})
+	if err != nil {
+		return err
+	}
 	iopts := ingest.Options{
 		Logger:  log.With("component", "ingest"),
 		Metrics: set,
+		Disk:    guard,
 		Logs:    store,
 		Traces:  tracesTee{store: store, red: red},
 		Metric:  mstore,
@@ -231,6 +240,7 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 			{Name: "metadata", Func: authSvc.Ping},
 			{Name: "logstore", Func: store.Ping},
 			{Name: "metricstore", Func: mstore.Ping},
+			{Name: "disk", Func: guard.Check},
 		},
 		Metrics:      func(w http.ResponseWriter) { writeMetrics(w) },
 		QueryTimeout: time.Duration(cfg.QueryTimeout),
@@ -275,6 +285,16 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 	})
 	bg.Go(func() { _ = alerting.Run(runCtx) })
 	bg.Go(func() { reloadOnHangup(runCtx, alerting, log) })
+	bg.Go(func() { _ = guard.Run(runCtx) })
+	if cfg.MaxDisk > 0 {
+		dc := newDiskCap(cfg.DataDir, int64(cfg.MaxDisk), log.With("component", "diskcap"), set,
+			capSignal{"logs", func(ctx context.Context) (time.Time, bool, error) { return store.OldestDay("logs") },
+				func(ctx context.Context, t time.Time) error { return store.EvictBefore(ctx, "logs", t) }},
+			capSignal{"spans", func(ctx context.Context) (time.Time, bool, error) { return store.OldestDay("spans") },
+				func(ctx context.Context, t time.Time) error { return store.EvictBefore(ctx, "spans", t) }},
+			capSignal{"metrics", mstore.OldestTime, mstore.EvictBefore})
+		bg.Go(func() { dc.Run(runCtx) })
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- recv.Run(runCtx, time.Duration(cfg.ShutdownTimeout)) }()
 	go func() {

@@ -61,3 +61,38 @@ func Fill(t testing.TB, dir string) (free func()) {
 		}
 	}
 }
+
+// FillTo writes a file in dir until the file system has about free bytes
+// left for an unprivileged writer, and returns a function that removes it
+// again.
+func FillTo(t testing.TB, dir string, free int64) (remove func()) {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	n := int64(st.Bavail)*int64(st.Bsize) - free
+	if n <= 0 {
+		t.Fatalf("%s has %d bytes free, not more than %d", dir, int64(st.Bavail)*int64(st.Bsize), free)
+	}
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for n > 0 {
+		w, err := f.Write(buf[:min(n, int64(len(buf)))])
+		if err != nil {
+			t.Fatal(err)
+		}
+		n -= int64(w)
+	}
+	return func() {
+		t.Helper()
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
