@@ -64,14 +64,16 @@ type config struct {
 	// whose X-Forwarded-For lookout believes, to count sign-in failures
 	// per client rather than per proxy.
 	TrustedProxies     listValue `yaml:"trusted_proxies"`
+	BuiltinRules       bool      `yaml:"builtin_rules"`
+	EvaluationInterval duration  `yaml:"evaluation_interval"`
+
 	// TLSCertFile and TLSKeyFile serve every listener over TLS, reloaded
 	// when the files change; TLSClientCAFile asks OTLP senders for a
 	// certificate signed by one of its CAs.
 	TLSCertFile     string `yaml:"tls_cert_file"`
 	TLSKeyFile      string `yaml:"tls_key_file"`
 	TLSClientCAFile string `yaml:"tls_client_ca_file"`
-	BuiltinRules       bool      `yaml:"builtin_rules"`
-	EvaluationInterval duration  `yaml:"evaluation_interval"`
+
 	// Prometheus' --rules.alert.* settings.
 	ForGracePeriod  duration `yaml:"rules_for_grace_period"`
 	OutageTolerance duration `yaml:"rules_outage_tolerance"`

@@ -26,8 +26,8 @@ import (
 
 	"github.com/lookout-dev/lookout/alerts"
 	"github.com/lookout-dev/lookout/auth"
-	"github.com/lookout-dev/lookout/internal/certreload"
 	"github.com/lookout-dev/lookout/ingest"
+	"github.com/lookout-dev/lookout/internal/certreload"
 	"github.com/lookout-dev/lookout/internal/drain"
 	"github.com/lookout-dev/lookout/internal/private"
 	"github.com/lookout-dev/lookout/internal/selfscrape"
