@@ -320,3 +320,33 @@ func TestTLSMutual(t *testing.T) {
 		t.Error("/metrics has no lookout_tls_certificate_expiry_timestamp_seconds")
 	}
 }
+
+// TestDemoTLS runs lookout demo with TLS on: the demo's services trust the
+// certificate the in-process lookout serves and send over https://; with
+// mTLS the demo says why it cannot send instead of dropping everything.
+func TestDemoTLS(t *testing.T) {
+	ca := certreloadtest.NewCA(t, "demo CA")
+	certFile, keyFile := ca.Server(t, "lookout-demo").Write(t, t.TempDir())
+	args := []string{"demo", "--duration", "3s", "--rate", "20", "--tls-cert-file", certFile, "--tls-key-file", keyFile,
+		"--http-addr", "127.0.0.1:0", "--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0"}
+
+	var stdout, stderr syncBuffer
+	if code := run(append(args, "--data-dir", t.TempDir()), testEnv(nil), &stdout, &stderr); code != 0 {
+		t.Fatalf("demo with TLS exited with %d\nstdout:\n%s\nstderr:\n%s", code, &stdout, &stderr)
+	}
+	out := stdout.String()
+	m := parseDemoSummary(out)
+	if m == nil || m[1] == "0" || m[4] == "0" || m[5] == "0" || m[6] != "0" || m[7] != "0" {
+		t.Errorf("demo with TLS: want telemetry sent and none dropped:\n%s\n%s", out, &stderr)
+	}
+	if !strings.Contains(out, "UI        https://127.0.0.1:") {
+		t.Errorf("the demo's output does not show an https:// UI address:\n%s", out)
+	}
+
+	var mstdout, mstderr syncBuffer
+	clientCA := ca.WriteCA(t, t.TempDir(), "clients.pem")
+	if code := run(append(args, "--data-dir", t.TempDir(), "--tls-client-ca-file", clientCA), testEnv(nil), &mstdout, &mstderr); code == 0 ||
+		!strings.Contains(mstderr.String(), "no client certificate") {
+		t.Errorf("demo under mTLS exited with %d, want 1 saying it has no client certificate\nstderr:\n%s", code, &mstderr)
+	}
+}
