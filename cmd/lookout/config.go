@@ -58,7 +58,8 @@ type config struct {
 	LogRules           listValue `yaml:"log_rules"`
 	AlertmanagerConfig string    `yaml:"alertmanager_config"`
 	// ExternalURL is where users reach lookout, the base of the links in
-	// alerts; empty means http://<hostname>:<HTTP port>.
+	// alerts; empty means http://<hostname>:<HTTP port> (https:// when
+	// lookout serves TLS).
 	ExternalURL string `yaml:"external_url"`
 	// TrustedProxies are the reverse proxies (addresses or CIDR ranges)
 	// whose X-Forwarded-For lookout believes, to count sign-in failures
@@ -136,7 +137,7 @@ func (c *config) options() []option {
 		{"rules", "LOOKOUT_RULES", "comma-separated globs of Prometheus rule files (alerting and recording rules)", &c.Rules},
 		{"log-rules", "LOOKOUT_LOG_RULES", "comma-separated globs of log rule files", &c.LogRules},
 		{"alertmanager-config", "LOOKOUT_ALERTMANAGER_CONFIG", "a standard alertmanager.yml (empty: alerts stay in lookout and notify no one)", (*strValue)(&c.AlertmanagerConfig)},
-		{"external-url", "LOOKOUT_EXTERNAL_URL", "the URL users reach lookout at, for links in alerts (default http://<hostname>:<port>)", (*strValue)(&c.ExternalURL)},
+		{"external-url", "LOOKOUT_EXTERNAL_URL", "the URL users reach lookout at, for links in alerts (default http://<hostname>:<port>, https:// with TLS)", (*strValue)(&c.ExternalURL)},
 		{"trusted-proxies", "LOOKOUT_TRUSTED_PROXIES", "comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client (for the sign-in limit)", &c.TrustedProxies},
 		{"tls-cert-file", "LOOKOUT_TLS_CERT_FILE", "PEM certificate (and intermediates) to serve HTTPS and OTLP over TLS with; reloaded when the file changes (needs --tls-key-file)", (*strValue)(&c.TLSCertFile)},
 		{"tls-key-file", "LOOKOUT_TLS_KEY_FILE", "PEM private key of --tls-cert-file", (*strValue)(&c.TLSKeyFile)},
