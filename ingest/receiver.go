@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/keepalive"
 
@@ -94,6 +96,11 @@ type Options struct {
 	Logs    LogsConsumer
 	Traces  TracesConsumer
 	Metric  MetricsConsumer
+	// TLS, when set, serves both listeners over TLS with it: its
+	// GetCertificate lets the certificate change while serving, and its
+	// ClientAuth asks senders for certificates (mTLS). It must offer h2
+	// by ALPN, which gRPC needs.
+	TLS *tls.Config
 }
 
 // A consumer error is classified by the methods it has, so that stores do
@@ -161,7 +168,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Receiver, error) {
 			return nil, fmt.Errorf("listen OTLP/gRPC on %s: %w", cfg.GRPCAddr, err)
 		}
 		r.grpcLn = ln
-		r.grpcSrv = r.newGRPCServer()
+		r.grpcSrv = r.newGRPCServer(opts.TLS)
 	}
 	if cfg.HTTPAddr != "" {
 		ln, err := lc.Listen(ctx, "tcp", cfg.HTTPAddr)
@@ -170,6 +177,11 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Receiver, error) {
 				r.grpcLn.Close()
 			}
 			return nil, fmt.Errorf("listen OTLP/HTTP on %s: %w", cfg.HTTPAddr, err)
+		}
+		if opts.TLS != nil {
+			// net/http does the handshake (bounded by ReadHeaderTimeout)
+			// and speaks HTTP/2 when the client asks by ALPN.
+			ln = tls.NewListener(ln, opts.TLS)
 		}
 		r.httpLn = ln
 		r.httpSrv = &http.Server{
@@ -285,15 +297,19 @@ func (r *Receiver) closeFresh() {
 	}
 }
 
-func (r *Receiver) newGRPCServer() *grpc.Server {
-	srv := grpc.NewServer(
+func (r *Receiver) newGRPCServer(tlsConfig *tls.Config) *grpc.Server {
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(r.cfg.MaxRequestBytes)),
 		grpc.ForceServerCodecV2(rawCodec{proto: encoding.GetCodecV2("proto")}),
 		grpc.InTapHandle(r.grpcTap),
 		grpc.MaxConcurrentStreams(64),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
 		grpc.ChainUnaryInterceptor(r.grpcAuth),
-	)
+	}
+	if tlsConfig != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConfig)))
+	}
+	srv := grpc.NewServer(opts...)
 	registerGRPC(srv, r)
 	return srv
 }

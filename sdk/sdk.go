@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/credentials"
 )
 
 // Protocols Config.Protocol accepts, named as OTEL_EXPORTER_OTLP_PROTOCOL
@@ -72,6 +74,13 @@ type Config struct {
 	// Default: LOOKOUT_INGEST_TOKEN. Headers in OTEL_EXPORTER_OTLP_HEADERS
 	// are sent as well.
 	Token string
+	// TLS is the client side of TLS for an https:// endpoint: the CAs to
+	// trust (RootCAs) when lookout's certificate is from a private CA, and
+	// a client certificate (Certificates) when lookout asks senders for
+	// one. Default: OTEL_EXPORTER_OTLP_CERTIFICATE,
+	// OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and
+	// OTEL_EXPORTER_OTLP_CLIENT_KEY (file paths), then the system's CAs.
+	TLS *tls.Config
 
 	// QueueSize bounds the spans, and separately the log records, waiting
 	// to be sent. When a queue is full new items are dropped and counted,
@@ -306,6 +315,9 @@ type export struct {
 	// client is the OTLP/HTTP exporters' client, nil when they build their
 	// own (see retryingClient).
 	client *http.Client
+	// creds is the gRPC exporters' TLS, from Config.TLS; nil lets them
+	// build their own from the endpoint and the environment.
+	creds credentials.TransportCredentials
 }
 
 func resolveExport(cfg Config) (export, error) {
@@ -349,8 +361,11 @@ func resolveExport(cfg Config) (export, error) {
 	if ex.timeout == 0 && os.Getenv("OTEL_EXPORTER_OTLP_TIMEOUT") == "" {
 		ex.timeout = 10 * time.Second
 	}
-	if !ex.grpc {
-		ex.client = retryingClient(ex.timeout)
+	switch {
+	case ex.grpc && cfg.TLS != nil:
+		ex.creds = credentials.NewTLS(cfg.TLS)
+	case !ex.grpc:
+		ex.client = retryingClient(ex.timeout, cfg.TLS)
 	}
 	return ex, nil
 }
@@ -360,13 +375,11 @@ func resolveExport(cfg Config) (export, error) {
 // retry a 503: without it a batch sent while lookout restarts is dropped
 // at once. A client of our own replaces the exporters' TLS and timeout
 // settings from the environment, so when certificates are configured there
-// (OTEL_EXPORTER_OTLP_*CERTIFICATE, *CLIENT_KEY) it is not used.
-func retryingClient(timeout time.Duration) *http.Client {
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "OTEL_EXPORTER_OTLP_") && (strings.HasSuffix(k, "CERTIFICATE") || strings.HasSuffix(k, "CLIENT_KEY")) {
-			return nil
-		}
+// (OTEL_EXPORTER_OTLP_*CERTIFICATE, *CLIENT_KEY) and not in tlsConfig it
+// is not used.
+func retryingClient(timeout time.Duration, tlsConfig *tls.Config) *http.Client {
+	if tlsConfig == nil && certificatesFromEnv() {
+		return nil
 	}
 	if timeout == 0 {
 		ms, err := strconv.Atoi(os.Getenv("OTEL_EXPORTER_OTLP_TIMEOUT"))
@@ -379,7 +392,21 @@ func retryingClient(timeout time.Duration) *http.Client {
 	if !ok {
 		return nil
 	}
-	return &http.Client{Transport: dialRetry{base.Clone()}, Timeout: timeout}
+	tr := base.Clone()
+	if tlsConfig != nil {
+		tr.TLSClientConfig = tlsConfig.Clone()
+	}
+	return &http.Client{Transport: dialRetry{tr}, Timeout: timeout}
+}
+
+func certificatesFromEnv() bool {
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "OTEL_EXPORTER_OTLP_") && (strings.HasSuffix(k, "CERTIFICATE") || strings.HasSuffix(k, "CLIENT_KEY")) {
+			return true
+		}
+	}
+	return false
 }
 
 type dialRetry struct{ http.RoundTripper }
@@ -455,6 +482,9 @@ func (ex export) spanExporter(ctx context.Context) (sdktrace.SpanExporter, error
 		if ex.headers != nil {
 			opts = append(opts, otlptracegrpc.WithHeaders(ex.headers))
 		}
+		if ex.creds != nil {
+			opts = append(opts, otlptracegrpc.WithTLSCredentials(ex.creds))
+		}
 		if ex.timeout > 0 {
 			opts = append(opts, otlptracegrpc.WithTimeout(ex.timeout))
 		}
@@ -491,6 +521,9 @@ func (ex export) logExporter(ctx context.Context) (sdklog.Exporter, error) {
 		if ex.headers != nil {
 			opts = append(opts, otlploggrpc.WithHeaders(ex.headers))
 		}
+		if ex.creds != nil {
+			opts = append(opts, otlploggrpc.WithTLSCredentials(ex.creds))
+		}
 		if ex.timeout > 0 {
 			opts = append(opts, otlploggrpc.WithTimeout(ex.timeout))
 		}
@@ -526,6 +559,9 @@ func (ex export) metricExporter(ctx context.Context) (sdkmetric.Exporter, error)
 		}
 		if ex.headers != nil {
 			opts = append(opts, otlpmetricgrpc.WithHeaders(ex.headers))
+		}
+		if ex.creds != nil {
+			opts = append(opts, otlpmetricgrpc.WithTLSCredentials(ex.creds))
 		}
 		if ex.timeout > 0 {
 			opts = append(opts, otlpmetricgrpc.WithTimeout(ex.timeout))

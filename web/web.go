@@ -184,6 +184,12 @@ func (h *Handler) Close() {
 // ServeHTTP serves r from the route table in routes.go.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if r.TLS != nil {
+		// Served over TLS here, browsers should never come back over plain
+		// HTTP (RFC 6797). Over plain HTTP the header would be ignored, and
+		// behind a TLS-terminating proxy it is the proxy's to send.
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+	}
 	h.serve.ServeHTTP(w, r)
 }
 

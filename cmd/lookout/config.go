@@ -67,7 +67,8 @@ type config struct {
 	LogRules           listValue `yaml:"log_rules"`
 	AlertmanagerConfig string    `yaml:"alertmanager_config"`
 	// ExternalURL is where users reach lookout, the base of the links in
-	// alerts; empty means http://<hostname>:<HTTP port>.
+	// alerts; empty means http://<hostname>:<HTTP port> (https:// when
+	// lookout serves TLS).
 	ExternalURL string `yaml:"external_url"`
 	// TrustedProxies are the reverse proxies (addresses or CIDR ranges)
 	// whose X-Forwarded-For lookout believes, to count sign-in failures
@@ -75,6 +76,14 @@ type config struct {
 	TrustedProxies     listValue `yaml:"trusted_proxies"`
 	BuiltinRules       bool      `yaml:"builtin_rules"`
 	EvaluationInterval duration  `yaml:"evaluation_interval"`
+
+	// TLSCertFile and TLSKeyFile serve every listener over TLS, reloaded
+	// when the files change; TLSClientCAFile asks OTLP senders for a
+	// certificate signed by one of its CAs.
+	TLSCertFile     string `yaml:"tls_cert_file"`
+	TLSKeyFile      string `yaml:"tls_key_file"`
+	TLSClientCAFile string `yaml:"tls_client_ca_file"`
+
 	// Prometheus' --rules.alert.* settings.
 	ForGracePeriod  duration `yaml:"rules_for_grace_period"`
 	OutageTolerance duration `yaml:"rules_outage_tolerance"`
@@ -140,8 +149,11 @@ func (c *config) options() []option {
 		{"rules", "LOOKOUT_RULES", "comma-separated globs of Prometheus rule files (alerting and recording rules)", &c.Rules},
 		{"log-rules", "LOOKOUT_LOG_RULES", "comma-separated globs of log rule files", &c.LogRules},
 		{"alertmanager-config", "LOOKOUT_ALERTMANAGER_CONFIG", "a standard alertmanager.yml (empty: alerts stay in lookout and notify no one)", (*strValue)(&c.AlertmanagerConfig)},
-		{"external-url", "LOOKOUT_EXTERNAL_URL", "the URL users reach lookout at, for links in alerts (default http://<hostname>:<port>)", (*strValue)(&c.ExternalURL)},
+		{"external-url", "LOOKOUT_EXTERNAL_URL", "the URL users reach lookout at, for links in alerts (default http://<hostname>:<port>, https:// with TLS)", (*strValue)(&c.ExternalURL)},
 		{"trusted-proxies", "LOOKOUT_TRUSTED_PROXIES", "comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client (for the sign-in limit)", &c.TrustedProxies},
+		{"tls-cert-file", "LOOKOUT_TLS_CERT_FILE", "PEM certificate (and intermediates) to serve HTTPS and OTLP over TLS with; reloaded when the file changes (needs --tls-key-file)", (*strValue)(&c.TLSCertFile)},
+		{"tls-key-file", "LOOKOUT_TLS_KEY_FILE", "PEM private key of --tls-cert-file", (*strValue)(&c.TLSKeyFile)},
+		{"tls-client-ca-file", "LOOKOUT_TLS_CLIENT_CA_FILE", "PEM CA certificates: OTLP senders must present a client certificate signed by one (mTLS; needs --tls-cert-file)", (*strValue)(&c.TLSClientCAFile)},
 		{"builtin-rules", "LOOKOUT_BUILTIN_RULES", "evaluate lookout's rules about itself (stalled or refused ingestion, full disk, failing rules)", (*boolValue)(&c.BuiltinRules)},
 		{"evaluation-interval", "LOOKOUT_EVALUATION_INTERVAL", "interval of rule groups that set none", &c.EvaluationInterval},
 		{"rules-for-grace-period", "LOOKOUT_RULES_FOR_GRACE_PERIOD", "after a restart, the least time a restored pending alert waits before firing (Prometheus' rules.alert.for-grace-period)", &c.ForGracePeriod},
@@ -278,6 +290,12 @@ func (c config) validate() error {
 	}
 	if time.Duration(c.EvaluationInterval) < time.Second {
 		errs = append(errs, fmt.Errorf("evaluation-interval %s is below 1s", c.EvaluationInterval))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("tls-cert-file and tls-key-file must be set together"))
+	}
+	if c.TLSClientCAFile != "" && c.TLSCertFile == "" {
+		errs = append(errs, errors.New("tls-client-ca-file needs tls-cert-file and tls-key-file: client certificates are asked for over TLS"))
 	}
 	errs = append(errs, c.validateSecrets()...)
 	if c.ExternalURL != "" {

@@ -65,6 +65,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad trusted proxy", nil, map[string]string{"LOOKOUT_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, `trusted-proxies: "proxy.local" is not an address or a CIDR range`},
 		{"missing file", []string{"--config", filepath.Join(dir, "missing.yaml")}, nil, "read config"},
 		{"stray argument", []string{"extra"}, nil, "unexpected argument"},
+		{"tls cert without key", []string{"--tls-cert-file", "cert.pem"}, nil, "tls-cert-file and tls-key-file must be set together"},
+		{"tls key without cert (env)", nil, map[string]string{"LOOKOUT_TLS_KEY_FILE": "key.pem"}, "tls-cert-file and tls-key-file must be set together"},
+		{"tls client CA without cert (file)", []string{"--config", write("c.yaml", "tls_client_ca_file: ca.pem\n")}, nil, "tls-client-ca-file needs tls-cert-file"},
 		// A secret that auth would refuse at start names its variable and
 		// what it needs, never its value.
 		{"short admin password", nil, map[string]string{"LOOKOUT_ADMIN_PASSWORD": "hunter2"}, "LOOKOUT_ADMIN_PASSWORD is shorter than 8 characters"},
@@ -100,6 +103,7 @@ func TestCommands(t *testing.T) {
 		{[]string{"version"}, 0, "lookout "},
 		{[]string{"check-config", "--config", good}, 0, "configuration is valid"},
 		{[]string{"check-config", "--config", bad}, 1, "bad.yaml:2: field nope not found"},
+		{[]string{"check-config", "--tls-cert-file", filepath.Join(dir, "missing.pem"), "--tls-key-file", good}, 1, "missing.pem"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"token", "create", "--data-dir", dir, "--role", "viewer", "--name", "grafana"}, 0, "lk_"},
 		{[]string{"token", "create", "--data-dir", dir, "--role", "root"}, 2, "unknown role"},

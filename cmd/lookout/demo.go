@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -137,11 +139,18 @@ func runDemo(ctx context.Context, cfg config, o demoOptions, stdout, stderr io.W
 		if lk, err = startDemoLookout(ctx, cfg, stderr); err != nil || lk == nil {
 			return err // lk is nil when interrupted while starting
 		}
+		scheme := "http://"
+		if cfg.TLSCertFile != "" {
+			if ex.tls, err = demoTLS(cfg); err != nil {
+				return fail(err)
+			}
+			scheme = "https://"
+		}
 		switch {
 		case lk.addr.OTLPHTTP != "":
-			ex.endpoint, ex.protocol = "http://"+dialAddr(lk.addr.OTLPHTTP, "127.0.0.1"), sdk.ProtocolHTTPProtobuf
+			ex.endpoint, ex.protocol = scheme+dialAddr(lk.addr.OTLPHTTP, "127.0.0.1"), sdk.ProtocolHTTPProtobuf
 		case lk.addr.OTLPGRPC != "":
-			ex.endpoint, ex.protocol = "http://"+dialAddr(lk.addr.OTLPGRPC, "127.0.0.1"), sdk.ProtocolGRPC
+			ex.endpoint, ex.protocol = scheme+dialAddr(lk.addr.OTLPGRPC, "127.0.0.1"), sdk.ProtocolGRPC
 		default:
 			return fail(errors.New("the demo needs an OTLP listener: --otlp-http-addr and --otlp-grpc-addr are both empty"))
 		}
@@ -155,7 +164,7 @@ func runDemo(ctx context.Context, cfg config, o demoOptions, stdout, stderr io.W
 		}
 	}
 	if ex.protocol == sdk.ProtocolHTTPProtobuf {
-		if err := probeIngest(ctx, ex.endpoint, ex.token); err != nil {
+		if err := probeIngest(ctx, ex.endpoint, ex.token, ex.tls); err != nil {
 			return fail(err)
 		}
 	}
@@ -271,7 +280,7 @@ func absPath(p string) string {
 // probeIngest sends an empty OTLP/HTTP trace export, so that an
 // unreachable lookout or a refused token is reported at once rather than
 // as dropped telemetry later.
-func probeIngest(ctx context.Context, endpoint, token string) error {
+func probeIngest(ctx context.Context, endpoint, token string, tlsConfig *tls.Config) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/v1/traces", http.NoBody)
@@ -282,7 +291,7 @@ func probeIngest(ctx context.Context, endpoint, token string) error {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	client := &http.Client{Transport: &http.Transport{}}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig}}
 	defer client.CloseIdleConnections()
 	resp, err := client.Do(req)
 	if err != nil {
@@ -301,6 +310,37 @@ func probeIngest(ctx context.Context, endpoint, token string) error {
 	return nil
 }
 
+// demoTLS is what the demo's services trust to reach the lookout it
+// started over TLS: the certificate lookout serves, whoever issued it,
+// under the first name it is for, as they dial the loopback address. A
+// lookout that asks senders for client certificates is refused: the demo
+// has none.
+func demoTLS(cfg config) (*tls.Config, error) {
+	if cfg.TLSClientCAFile != "" {
+		return nil, errors.New("the demo's services have no client certificate for --tls-client-ca-file: run the demo without it, or send to a lookout with --target and the SDK's OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY")
+	}
+	pair, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	leaf := pair.Leaf
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	name := ""
+	switch {
+	case len(leaf.DNSNames) > 0:
+		name = leaf.DNSNames[0]
+	case len(leaf.IPAddresses) > 0:
+		name = leaf.IPAddresses[0].String()
+	default:
+		return nil, fmt.Errorf("tls: the certificate in %s names no host (no DNS or IP subject alternative name)", cfg.TLSCertFile)
+	}
+	if rest, ok := strings.CutPrefix(name, "*."); ok {
+		name = "lookout." + rest // a name the wildcard covers
+	}
+	return &tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS12}, nil
+}
+
 // printDemoIntro says where to look. It never prints a secret, only where
 // one is kept.
 func printDemoIntro(w io.Writer, cfg config, o demoOptions, lk *demoLookout, endpoint string) {
@@ -315,6 +355,9 @@ func printDemoIntro(w io.Writer, cfg config, o demoOptions, lk *demoLookout, end
 		return
 	}
 	ui := "http://" + dialAddr(lk.addr.HTTP, "localhost")
+	if cfg.TLSCertFile != "" {
+		ui = "https://" + dialAddr(lk.addr.HTTP, "localhost")
+	}
 	signIn := "user admin"
 	if pw := filepath.Join(absPath(cfg.DataDir), "initial-admin-password"); fileExists(pw) {
 		signIn = "user admin, password in " + pw
@@ -340,6 +383,9 @@ type demoExport struct {
 	// errLog receives the SDK's own problems (lookout unreachable, items
 	// dropped).
 	errLog *slog.Logger
+	// tls trusts the in-process lookout's certificate; nil for plain HTTP
+	// or --target (the SDK's OTEL_EXPORTER_OTLP_CERTIFICATE applies).
+	tls *tls.Config
 }
 
 // demoService is one service of the shop, with its own telemetry, HTTP
@@ -365,6 +411,7 @@ func newDemoService(ctx context.Context, ex demoExport, name, version string) (*
 		Endpoint:       ex.endpoint,
 		Protocol:       ex.protocol,
 		Token:          ex.token,
+		TLS:            ex.tls,
 		MetricInterval: 5 * time.Second,
 		LogLevel:       slog.LevelDebug,
 		ErrorLog:       ex.errLog.With("demo_service", name),

@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -59,6 +60,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	case "check-config":
 		cfg, err := loadConfig("check-config", args, getenv, stderr)
 		if err != nil {
+			return configError(stderr, err)
+		}
+		// The TLS files load as serve would load them.
+		if _, err := openTLS(cfg, slog.New(slog.DiscardHandler), nil); err != nil {
 			return configError(stderr, err)
 		}
 		warnings, err := alerts.CheckFiles(alerts.Config{

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,7 @@ import (
 	"github.com/lookout-dev/lookout/alerts"
 	"github.com/lookout-dev/lookout/auth"
 	"github.com/lookout-dev/lookout/ingest"
+	"github.com/lookout-dev/lookout/internal/certreload"
 	"github.com/lookout-dev/lookout/internal/diskguard"
 	"github.com/lookout-dev/lookout/internal/drain"
 	"github.com/lookout-dev/lookout/internal/private"
@@ -140,6 +142,10 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 		writeRegistry(w, reg)
 	}
 
+	certs, err := openTLS(cfg, log.With("component", "tls"), set)
+	if err != nil {
+		return err
+	}
 	icfg := ingest.DefaultConfig()
 	icfg.GRPCAddr, icfg.HTTPAddr = cfg.OTLPGRPCAddr, cfg.OTLPHTTPAddr
 	icfg.MaxRequestBytes = int64(cfg.MaxRequestSize)
@@ -166,6 +172,11 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 	if !cfg.InsecureIngest {
 		iopts.Auth = authSvc
 	}
+	if certs != nil {
+		// Client certificates (with --tls-client-ca-file) only for OTLP
+		// senders: browsers and Grafana sign in on the HTTP port.
+		iopts.TLS = certs.MutualConfig()
+	}
 	recv, err := ingest.Open(ctx, icfg, iopts)
 	if err != nil {
 		return err
@@ -177,8 +188,11 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 		return fmt.Errorf("listen HTTP on %s: %w", cfg.HTTPAddr, err)
 	}
 	defer ln.Close()
+	if certs != nil {
+		ln = tls.NewListener(ln, certs.ServerConfig())
+	}
 
-	ext, err := externalURL(cfg.ExternalURL, ln.Addr())
+	ext, err := externalURL(cfg.ExternalURL, ln.Addr(), certs != nil)
 	if err != nil {
 		return err
 	}
@@ -360,21 +374,42 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, started func(liste
 func drainGrace(timeout time.Duration) time.Duration { return min(2*time.Second, timeout/4) }
 
 // externalURL is the configured external URL, or http://<hostname>:<port>
-// as Prometheus defaults it.
-func externalURL(configured string, addr net.Addr) (*url.URL, error) {
+// as Prometheus defaults it (https:// when lookout serves TLS itself).
+func externalURL(configured string, addr net.Addr, https bool) (*url.URL, error) {
 	if configured == "" {
 		host, err := os.Hostname()
 		if err != nil || host == "" {
 			host = "localhost"
 		}
 		_, port, _ := net.SplitHostPort(addr.String())
-		configured = "http://" + net.JoinHostPort(host, port)
+		scheme := "http://"
+		if https {
+			scheme = "https://"
+		}
+		configured = scheme + net.JoinHostPort(host, port)
 	}
 	u, err := url.Parse(configured)
 	if err != nil {
 		return nil, fmt.Errorf("external-url: %w", err)
 	}
 	return u, nil
+}
+
+// openTLS loads the certificate, key and client CA files, or returns nil
+// when TLS is not configured.
+func openTLS(cfg config, log *slog.Logger, set *metrics.Set) (*certreload.Reloader, error) {
+	if cfg.TLSCertFile == "" && cfg.TLSKeyFile == "" {
+		return nil, nil
+	}
+	r, err := certreload.Open(certreload.Config{
+		CertFile:     cfg.TLSCertFile,
+		KeyFile:      cfg.TLSKeyFile,
+		ClientCAFile: cfg.TLSClientCAFile,
+	}, certreload.Options{Logger: log, Metrics: set})
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return r, nil
 }
 
 // reloadOnHangup reloads the rules and the Alertmanager configuration on
