@@ -8,6 +8,7 @@
 //	lookout check-config        validate the configuration, exit 1 on problems
 //	lookout token create|list|revoke ...   manage API keys and ingest tokens
 //	lookout demo [flags]        run lookout and a small demo system sending to it
+//	lookout healthcheck         exit 0 when the local lookout is ready
 package main
 
 import (
@@ -25,8 +26,12 @@ import (
 	"github.com/lookout-dev/lookout/alerts"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and commit are set at build time with -ldflags
+// "-X main.version=... -X main.commit=...", as the Dockerfile does.
+var (
+	version = "dev"
+	commit  = ""
+)
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
@@ -55,7 +60,11 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		}
 		return 0
 	case "version":
-		fmt.Fprintf(stdout, "lookout %s\n", buildVersion())
+		if commit != "" {
+			fmt.Fprintf(stdout, "lookout %s (commit %s)\n", buildVersion(), commit)
+		} else {
+			fmt.Fprintf(stdout, "lookout %s\n", buildVersion())
+		}
 		return 0
 	case "check-config":
 		cfg, err := loadConfig("check-config", args, getenv, stderr)
@@ -85,6 +94,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return tokenCmd(args, getenv, stdout, stderr)
 	case "demo":
 		return demoCmd(args, getenv, stdout, stderr)
+	case "healthcheck":
+		return healthcheckCmd(args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -117,6 +128,8 @@ Commands:
   demo           run lookout with a small shop of services sending it logs,
                  traces and metrics: --duration D --rate N, or --target URL
                  to send to a running lookout; see "lookout demo -h"
+  healthcheck    exit 0 when the lookout at --http-addr answers /readyz
+                 with 200 (the Docker image's HEALTHCHECK): --timeout D
 `)
 }
 
