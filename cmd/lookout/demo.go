@@ -319,6 +319,13 @@ func demoTLS(cfg config) (*tls.Config, error) {
 	if cfg.TLSClientCAFile != "" {
 		return nil, errors.New("the demo's services have no client certificate for --tls-client-ca-file: run the demo without it, or send to a lookout with --target and the SDK's OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY")
 	}
+	return localTLS(cfg)
+}
+
+// localTLS trusts the certificate this host's lookout serves, whoever
+// issued it, under the first name it is for: what a client on the same
+// host (the demo's services, the healthcheck) dials loopback with.
+func localTLS(cfg config) (*tls.Config, error) {
 	pair, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)

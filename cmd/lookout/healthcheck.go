@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -29,9 +30,18 @@ func healthcheckCmd(args []string, getenv func(string) string, stdout, stderr io
 		fmt.Fprintf(stderr, "lookout healthcheck: %v\n", err)
 		return 1
 	}
+	// Over TLS, the certificate lookout serves is trusted as it is: the
+	// server asked is this host's own.
+	var tlsConf *tls.Config
+	if cfg.TLSCertFile != "" {
+		if tlsConf, err = localTLS(cfg); err != nil {
+			fmt.Fprintf(stderr, "lookout healthcheck: %v\n", err)
+			return 1
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	status, body, err := getReady(ctx, u)
+	status, body, err := getReady(ctx, u, tlsConf)
 	if err != nil {
 		fmt.Fprintf(stderr, "lookout healthcheck: %v\n", err)
 		return 1
@@ -61,20 +71,22 @@ func healthcheckURL(cfg config) (string, error) {
 		// The wildcard listeners Go opens for "" and "::" take IPv4 too.
 		host = "127.0.0.1"
 	}
-	// Plain HTTP: serve has no TLS listener yet. When it has, the scheme
-	// (and the CA to trust) is chosen here from cfg.
-	u := url.URL{Scheme: "http", Host: net.JoinHostPort(host, port), Path: "/readyz"}
+	scheme := "http"
+	if cfg.TLSCertFile != "" {
+		scheme = "https"
+	}
+	u := url.URL{Scheme: scheme, Host: net.JoinHostPort(host, port), Path: "/readyz"}
 	return u.String(), nil
 }
 
 // getReady asks u once, bypassing any HTTP proxy in the environment: the
 // server is local.
-func getReady(ctx context.Context, u string) (int, string, error) {
+func getReady(ctx context.Context, u string, tlsConf *tls.Config) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return 0, "", err
 	}
-	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: tlsConf}}
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, "", err

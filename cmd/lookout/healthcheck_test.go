@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lookout-dev/lookout/internal/certreload/certreloadtest"
 )
 
 func TestHealthcheckURL(t *testing.T) {
@@ -75,5 +77,21 @@ func TestHealthcheck(t *testing.T) {
 					c.args, c.env, code, out.String(), time.Since(start), c.wantCode, c.wantOut)
 			}
 		})
+	}
+}
+
+// Over TLS the healthcheck asks https:// and trusts the certificate the
+// local lookout serves, whoever issued it.
+func TestHealthcheckTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := certreloadtest.NewCA(t, "test CA").Server(t, "localhost").Write(t, dir)
+	s := startServer(t, t.TempDir(), "--tls-cert-file", cert, "--tls-key-file", key)
+	var out bytes.Buffer
+	if code := run([]string{"healthcheck", "--http-addr", s.addr.HTTP, "--tls-cert-file", cert, "--tls-key-file", key}, testEnv(nil), &out, &out); code != 0 || !strings.Contains(out.String(), "ready") {
+		t.Fatalf("healthcheck over TLS = %d %q, want 0 ready", code, out.String())
+	}
+	out.Reset()
+	if code := run([]string{"healthcheck", "--http-addr", s.addr.HTTP}, testEnv(nil), &out, &out); code == 0 {
+		t.Fatalf("healthcheck over plain HTTP against TLS = 0 %q, want a failure", out.String())
 	}
 }
