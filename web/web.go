@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -229,13 +230,21 @@ func (h *Handler) authed(need auth.Role, next http.HandlerFunc) http.Handler {
 	})
 }
 
-// writeJSON writes v as a JSON response.
+// writeJSON writes v as a JSON response. v is encoded before the status
+// is sent (encoding/json's Encoder holds the whole value in memory anyway),
+// so a value it cannot encode answers 500 instead of a 200 with no body.
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		buf.Reset()
+		code = http.StatusInternalServerError
+		_ = enc.Encode(map[string]string{"status": "error", "errorType": "internal", "error": "the answer could not be encoded as JSON"})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	w.Write(buf.Bytes())
 }
 
 // writeError writes an error in Prometheus' API shape.
